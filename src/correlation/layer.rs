@@ -1,0 +1,310 @@
+//! [`CorrelationLayer`]: configuration of the server side.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+use http::request::Parts;
+use tower_layer::Layer;
+use tracing::Level;
+
+use super::make::{MakeCorrelationId, UuidV7};
+use super::service::Correlation;
+use super::{DEFAULT_MAX_LEN, X_REQUEST_ID};
+
+/// Gives every request a correlation ID: accepts a valid inbound one or makes a new one, makes it
+/// current for the handler, puts it on a `tracing` span, echoes it in the response and writes
+/// an access-log event when the response body ends.
+///
+/// The zero-configuration form is `CorrelationLayer::new()` (or `CorrelationLayer::default()`);
+/// every setter returns the layer, so the configured form is a chain of calls. See the
+/// [module docs](super) for the behaviour in full.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::HeaderName;
+/// use tower_telemetry::correlation::{CorrelationLayer, TrustPolicy};
+/// use tracing::Level;
+///
+/// let layer = CorrelationLayer::new()
+///     .header_name(HeaderName::from_static("x-correlation-id"))
+///     .also_accept(HeaderName::from_static("x-request-id"))
+///     .max_len(64)
+///     .trust(TrustPolicy::accept_if(|parts| parts.headers.contains_key("x-internal-hop")))
+///     .access_log(Some(Level::DEBUG));
+/// # let _ = layer;
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct CorrelationLayer<M = UuidV7> {
+    pub(crate) config: Arc<Config<M>>,
+}
+
+impl<M> Clone for CorrelationLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config<M> {
+    /// The first name is the one echoed; all of them are read, in order.
+    pub(crate) header_names: Vec<HeaderName>,
+    pub(crate) max_len: usize,
+    pub(crate) trust: TrustPolicy,
+    pub(crate) generator: M,
+    pub(crate) span_level: Level,
+    pub(crate) access_log: Option<Level>,
+}
+
+impl CorrelationLayer {
+    /// The layer with its defaults: header `x-request-id`, valid inbound IDs accepted, UUID v7
+    /// for new ones, IDs of at most 128 bytes, the span at `INFO` and the access log at `INFO`.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                header_names: vec![X_REQUEST_ID],
+                max_len: DEFAULT_MAX_LEN,
+                trust: TrustPolicy::accept_valid(),
+                generator: UuidV7,
+                span_level: Level::INFO,
+                access_log: Some(Level::INFO),
+            }),
+        }
+    }
+}
+
+impl Default for CorrelationLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: Clone> CorrelationLayer<M> {
+    fn map(self, f: impl FnOnce(&mut Config<M>)) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        f(&mut config);
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Sets the header the ID is read from and echoed in. Names added with
+    /// [`also_accept`](Self::also_accept) are kept.
+    ///
+    /// Defaults to `x-request-id`.
+    pub fn header_name(self, name: HeaderName) -> Self {
+        self.map(|c| c.header_names[0] = name)
+    }
+
+    /// Also reads the ID from `name` when the main header is absent (for example
+    /// `x-correlation-id` from older clients). Names are tried in the order they were added;
+    /// the response always carries the main header.
+    ///
+    /// Defaults to no other names.
+    pub fn also_accept(self, name: HeaderName) -> Self {
+        self.map(|c| {
+            if !c.header_names.contains(&name) {
+                c.header_names.push(name);
+            }
+        })
+    }
+
+    /// Sets the longest inbound ID accepted, in bytes; longer ones are replaced. Values are
+    /// clamped to `1..=`[`CorrelationId::MAX_LEN`](super::CorrelationId::MAX_LEN).
+    ///
+    /// Defaults to 128.
+    pub fn max_len(self, max_len: usize) -> Self {
+        self.map(|c| c.max_len = max_len.clamp(1, super::CorrelationId::MAX_LEN))
+    }
+
+    /// Sets when an inbound ID is accepted at all.
+    ///
+    /// Defaults to [`TrustPolicy::accept_valid`].
+    pub fn trust(self, trust: TrustPolicy) -> Self {
+        self.map(|c| c.trust = trust)
+    }
+
+    /// Sets the level of the `request` span that carries `correlation_id` to every log event of
+    /// the request. Events are only tagged when the span is enabled, so keep this at or below
+    /// the most verbose level your filter lets through for this crate (or use
+    /// `Level::ERROR` to keep it whatever the filter).
+    ///
+    /// Defaults to `INFO`.
+    pub fn span_level(self, level: Level) -> Self {
+        self.map(|c| c.span_level = level)
+    }
+
+    /// Sets the level of the access-log event written once per request, or turns it off with
+    /// `None`.
+    ///
+    /// Defaults to `Some(Level::INFO)`.
+    pub fn access_log(self, level: Option<Level>) -> Self {
+        self.map(|c| c.access_log = level)
+    }
+
+    /// Sets the generator of new IDs.
+    ///
+    /// Defaults to [`UuidV7`].
+    pub fn generator<N: MakeCorrelationId + Clone>(self, generator: N) -> CorrelationLayer<N> {
+        let config = Arc::unwrap_or_clone(self.config);
+        CorrelationLayer {
+            config: Arc::new(Config {
+                header_names: config.header_names,
+                max_len: config.max_len,
+                trust: config.trust,
+                generator,
+                span_level: config.span_level,
+                access_log: config.access_log,
+            }),
+        }
+    }
+}
+
+impl<S, M> Layer<S> for CorrelationLayer<M> {
+    type Service = Correlation<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Correlation {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// Decides whether a request's inbound correlation ID may be used.
+///
+/// A refused or untrusted ID is replaced by a new one, exactly as if none had been sent.
+#[derive(Clone)]
+pub struct TrustPolicy {
+    kind: TrustKind,
+}
+
+#[derive(Clone)]
+enum TrustKind {
+    AcceptValid,
+    AlwaysGenerate,
+    AcceptIf(Arc<dyn Fn(&Parts) -> bool + Send + Sync>),
+}
+
+impl TrustPolicy {
+    /// Accepts any inbound ID that passes validation. The default.
+    pub fn accept_valid() -> Self {
+        Self {
+            kind: TrustKind::AcceptValid,
+        }
+    }
+
+    /// Ignores inbound IDs and always makes a new one, for services that face callers whose IDs
+    /// should not reach internal logs.
+    pub fn always_generate() -> Self {
+        Self {
+            kind: TrustKind::AlwaysGenerate,
+        }
+    }
+
+    /// Accepts a valid inbound ID only when `is_trusted` says the caller is trusted.
+    ///
+    /// The predicate sees the request head: the peer address is in its extensions when the
+    /// server records it (axum's `ConnectInfo`, tonic's `TcpConnectInfo`), as are client
+    /// certificates and anything an outer layer inserted.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use axum::extract::ConnectInfo;
+    /// use tower_telemetry::correlation::TrustPolicy;
+    ///
+    /// // Trust IDs only from the local machine (a sidecar or a gateway on the same host).
+    /// let policy = TrustPolicy::accept_if(|parts| {
+    ///     parts
+    ///         .extensions
+    ///         .get::<ConnectInfo<SocketAddr>>()
+    ///         .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback())
+    /// });
+    /// # let _ = policy;
+    /// ```
+    pub fn accept_if<F>(is_trusted: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        Self {
+            kind: TrustKind::AcceptIf(Arc::new(is_trusted)),
+        }
+    }
+
+    pub(crate) fn reads_headers(&self) -> bool {
+        !matches!(self.kind, TrustKind::AlwaysGenerate)
+    }
+
+    /// `None` when the policy needs no look at the request, else the predicate's answer.
+    pub(crate) fn predicate(&self) -> Option<&(dyn Fn(&Parts) -> bool + Send + Sync)> {
+        match &self.kind {
+            TrustKind::AcceptIf(f) => Some(f.as_ref()),
+            TrustKind::AcceptValid | TrustKind::AlwaysGenerate => None,
+        }
+    }
+}
+
+impl Default for TrustPolicy {
+    fn default() -> Self {
+        Self::accept_valid()
+    }
+}
+
+impl fmt::Debug for TrustPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            TrustKind::AcceptValid => "TrustPolicy::AcceptValid",
+            TrustKind::AlwaysGenerate => "TrustPolicy::AlwaysGenerate",
+            TrustKind::AcceptIf(_) => "TrustPolicy::AcceptIf(..)",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setters_change_only_their_field() {
+        let layer = CorrelationLayer::default()
+            .header_name(HeaderName::from_static("x-correlation-id"))
+            .also_accept(HeaderName::from_static("x-request-id"))
+            .also_accept(HeaderName::from_static("x-request-id"))
+            .max_len(0)
+            .span_level(Level::ERROR)
+            .access_log(None);
+        let c = &layer.config;
+        assert_eq!(c.header_names, ["x-correlation-id", "x-request-id"]);
+        assert_eq!(c.max_len, 1);
+        assert_eq!(c.span_level, Level::ERROR);
+        assert_eq!(c.access_log, None);
+        assert_eq!(CorrelationLayer::new().max_len(5000).config.max_len, 1024);
+
+        let shared = layer.clone();
+        let regenerated = layer.generator(|| super::super::CorrelationId::new("x").unwrap());
+        assert_eq!(
+            regenerated.config.header_names, shared.config.header_names,
+            "changing the generator keeps the rest"
+        );
+    }
+
+    #[test]
+    fn trust_policies_debug_and_flags() {
+        assert_eq!(
+            format!("{:?}", TrustPolicy::default()),
+            "TrustPolicy::AcceptValid"
+        );
+        let always = TrustPolicy::always_generate();
+        assert_eq!(format!("{always:?}"), "TrustPolicy::AlwaysGenerate");
+        assert!(!always.reads_headers());
+        assert!(always.predicate().is_none());
+        let custom = TrustPolicy::accept_if(|_| true);
+        assert_eq!(format!("{custom:?}"), "TrustPolicy::AcceptIf(..)");
+        assert!(custom.reads_headers());
+        let (parts, ()) = http::Request::new(()).into_parts();
+        assert!(custom.predicate().is_some_and(|f| f(&parts)));
+    }
+}
