@@ -14,16 +14,20 @@
 //!
 //! # The JSON format
 //!
-//! One object per line. Event fields and the fields of every span the event is in are
-//! flattened to the top level, so a line logged inside a request behind
+//! One object per line: `timestamp`, `level`, `target`, the event's own fields (`message`
+//! first among them) at the top level, `correlation_id` at the top level whenever the event
+//! happened inside a span that carries one, and `spans`, the list of enclosing spans (root
+//! first) with their names and fields. A line logged inside a request behind
 //! [`CorrelationLayer`](crate::correlation::CorrelationLayer) reads
 //!
 //! ```json
-//! {"timestamp":"2026-11-22T10:00:00.000000Z","level":"INFO","message":"loading user","user":42,"correlation_id":"0190a5c8-4b7e-7c1a-9f3e-2d4b5a6c7d8e","target":"quickstart"}
+//! {"level":"INFO","target":"quickstart","timestamp":"2026-11-22T10:00:00.000000Z","message":"loading user","user.id":42,"correlation_id":"0190a5c8-4b7e-7c1a-9f3e-2d4b5a6c7d8e","spans":[{"correlation_id":"0190a5c8-4b7e-7c1a-9f3e-2d4b5a6c7d8e","name":"request"}]}
 //! ```
 //!
-//! and `correlation_id` can be searched like any other top-level key. Inner spans win over
-//! outer ones when two use the same field name.
+//! so `correlation_id` can be searched like any other top-level key. Span fields stay inside
+//! `spans`, where they cannot collide with an event field of the same name. The innermost span
+//! that has a `correlation_id` field gives the value, so a background job can open its own
+//! span with that field and get the same treatment.
 //!
 //! # The text format
 //!
@@ -33,13 +37,15 @@
 use std::fmt;
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer;
-use tracing_subscriber::Registry;
+use tracing::Subscriber;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// The log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -155,20 +161,29 @@ impl Telemetry {
                 std::io::stdout().is_terminal(),
             ),
         };
-        let format: Box<dyn Layer<Registry> + Send + Sync> = match self.format {
-            LogFormat::Json => json_subscriber::fmt::layer()
-                .with_writer(writer)
-                .flatten_event(true)
-                .flatten_span_list_on_top_level(true)
-                .with_current_span(false)
-                .boxed(),
-            LogFormat::Text => tracing_subscriber::fmt::layer()
-                .with_writer(writer)
-                .with_ansi(ansi)
-                .boxed(),
+        let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = match self.format {
+            LogFormat::Json => {
+                let mut json = json_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(true);
+                json.inner_layer_mut()
+                    .add_from_span(CORRELATION_FIELD, |span| {
+                        span.scope()
+                            .find_map(|s| s.extensions().get::<SpanCorrelationId>().cloned())
+                    });
+                vec![CorrelationFields.boxed(), json.boxed()]
+            }
+            LogFormat::Text => vec![
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(ansi)
+                    .boxed(),
+            ],
         };
         Registry::default()
-            .with(format)
+            .with(layers)
             .with(filter)
             .try_init()
             .map_err(|err| SetupError::new(format!("could not install the subscriber: {err}")))?;
@@ -176,6 +191,61 @@ impl Telemetry {
             tracing::warn!(target: "tower_telemetry::setup", "{warning}; using the default");
         }
         Ok(())
+    }
+}
+
+/// The span field lifted to the top level of JSON lines.
+const CORRELATION_FIELD: &str = "correlation_id";
+
+/// The `correlation_id` of a span, kept in its extensions for the JSON formatter.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(transparent)]
+struct SpanCorrelationId(String);
+
+/// Records the `correlation_id` field of each span in the span's extensions.
+struct CorrelationFields;
+
+impl CorrelationFields {
+    fn store<S>(id: &Id, values: impl FnOnce(&mut FieldValue), ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut visitor = FieldValue(None);
+        values(&mut visitor);
+        if let (Some(value), Some(span)) = (visitor.0, ctx.span(id)) {
+            span.extensions_mut().replace(SpanCorrelationId(value));
+        }
+    }
+}
+
+impl<S> Layer<S> for CorrelationFields
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        Self::store(id, |visitor| attrs.record(visitor), &ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        Self::store(id, |visitor| values.record(visitor), &ctx);
+    }
+}
+
+/// Picks the value of the `correlation_id` field out of a span's fields.
+struct FieldValue(Option<String>);
+
+impl Visit for FieldValue {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == CORRELATION_FIELD {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == CORRELATION_FIELD {
+            // `correlation_id = %id` arrives here; its `Debug` is the ID's `Display`.
+            self.0 = Some(format!("{value:?}"));
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Correlation IDs over gRPC: a real tonic server and a real tonic client on 127.0.0.1, the ID
 //! travelling in metadata both ways.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
 use std::time::Duration;
 
 use tonic::transport::{Channel, Server};

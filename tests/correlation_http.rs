@@ -1,6 +1,8 @@
 //! Correlation IDs end to end over real sockets: a real axum server on 127.0.0.1, a real hyper
 //! client, a second real server for outbound calls, and the crate's JSON logs captured.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
 mod common;
 
 use std::convert::Infallible;
@@ -260,7 +262,15 @@ async fn every_log_line_of_the_request_carries_the_id() {
         .iter()
         .find(|l| l["message"] == "inside child span")
         .unwrap();
-    assert_eq!(child["step"], "load", "inner span fields are flattened too");
+    assert_eq!(
+        child["spans"],
+        json!([
+            { "name": "request", "correlation_id": id },
+            { "name": "child", "step": "load" },
+        ]),
+        "span fields stay in the span list, root first"
+    );
+    assert!(child.get("step").is_none() && child.get("name").is_none());
 
     assert_eq!(access["level"], "INFO");
     assert_eq!(access["target"], "tower_telemetry::access_log");
@@ -461,7 +471,8 @@ async fn header_names_length_generator_and_access_log_are_configurable() {
     )
     .await;
     let client = client();
-    let cases: &[(&[(&str, &[u8])], &str)] = &[
+    type Headers<'a> = &'a [(&'a str, &'a [u8])];
+    let cases: &[(Headers<'_>, &str)] = &[
         (&[("x-correlation-id", b"primary")], "primary"),
         (&[("x-request-id", b"fallback")], "fallback"),
         (

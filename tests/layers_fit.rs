@@ -3,6 +3,8 @@
 //! hyper-util's legacy client and a hyper `service_fn` stack. Each test also checks the
 //! assembled stack is a `Clone + Send` service, as those frameworks require.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
 use std::convert::Infallible;
 
 use axum::Router;

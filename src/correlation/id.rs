@@ -278,7 +278,9 @@ mod tests {
     fn validation_table() {
         let long_ok = "a".repeat(128);
         let long_bad = "a".repeat(129);
-        let cases: &[(&[u8], usize, Result<(), Reason>, &str)] = &[
+        /// Input, length limit, expected outcome, why.
+        type Case<'a> = (&'a [u8], usize, Result<(), Reason>, &'a str);
+        let cases: &[Case<'_>] = &[
             (
                 b"0190a5c8-4b7e-7c1a-9f3e-2d4b5a6c7d8e",
                 128,

@@ -1,6 +1,6 @@
 //! Shared test parts: real servers on 127.0.0.1, a real hyper client, and captured JSON logs.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
 use std::io::Write;

@@ -1,0 +1,127 @@
+//! Runs the quickstart example as a user would and checks what README promises: correlation
+//! IDs in its response headers and in its JSON logs, across its outbound call.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Kills the example when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn example_binary() -> PathBuf {
+    // Integration tests run from target/<profile>/deps; examples sit in target/<profile>/examples.
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let binary = deps.parent().unwrap().join("examples").join("quickstart");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "quickstart"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "the quickstart example builds");
+    }
+    binary
+}
+
+#[test]
+fn quickstart_shows_correlation_ids_in_headers_and_logs() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(example_binary())
+        .env("ADDR", &addr)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+
+    let (lines_tx, lines) = mpsc::channel::<Value>();
+    let stdout = running.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+            if lines_tx.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = |what: &str| {
+        lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no log line within 30 s while waiting for {what}"))
+    };
+    let listening = next_line("startup");
+    assert_eq!(listening["message"], "quickstart listening");
+    assert_eq!(listening["addr"], addr);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, id, body) = runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let request = http::Request::get(format!("http://{addr}/users/42/summary"))
+            .header("x-request-id", "readme-check-1")
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let status = response.status();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, id, serde_json::from_slice::<Value>(&body).unwrap())
+    });
+    assert_eq!(status, 200);
+    assert_eq!(id, "readme-check-1");
+    assert_eq!(body["correlation_id"], "readme-check-1");
+    assert_eq!(body["user"]["id"], 42);
+
+    // Both the summary request and its outbound call to /users/42 log the same ID, and each
+    // ends with an access-log line.
+    let mut access_paths = Vec::new();
+    let mut messages = Vec::new();
+    while access_paths.len() < 2 {
+        let line = next_line("the access-log lines");
+        assert_eq!(line["correlation_id"], "readme-check-1", "{line}");
+        if line["target"] == "tower_telemetry::access_log" {
+            access_paths.push(line["url.path"].as_str().unwrap().to_owned());
+        } else {
+            messages.push(line["message"].as_str().unwrap().to_owned());
+        }
+    }
+    access_paths.sort();
+    assert_eq!(access_paths, ["/users/42", "/users/42/summary"]);
+    assert_eq!(messages, ["building summary", "loading user"]);
+}

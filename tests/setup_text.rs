@@ -1,0 +1,70 @@
+//! The human-readable format of the setup helper: span fields, the correlation ID among them,
+//! print before the message. (A separate test binary, since a process has one global
+//! subscriber.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use tower::{ServiceBuilder, ServiceExt};
+use tower_telemetry::CorrelationLayer;
+use tower_telemetry::setup::{LogFormat, Telemetry};
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn text_lines_name_the_request_span_and_its_id() {
+    Telemetry::from_env()
+        .log_format(LogFormat::Text)
+        .filter("info")
+        .writer(|| Capture)
+        .init()
+        .unwrap();
+    let second = Telemetry::from_env().writer(std::io::sink).init();
+    assert!(
+        second
+            .unwrap_err()
+            .to_string()
+            .starts_with("could not install the subscriber"),
+        "a second global subscriber is refused, not a panic"
+    );
+
+    let service = ServiceBuilder::new()
+        .layer(CorrelationLayer::new())
+        .service_fn(|_: http::Request<()>| async {
+            tracing::info!(user = 7, "inside the handler");
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        });
+    let request = http::Request::builder()
+        .header("x-request-id", "text-1")
+        .body(())
+        .unwrap();
+    service.oneshot(request).await.unwrap();
+
+    let logs = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("inside the handler"))
+        .unwrap_or_else(|| panic!("no handler line in {logs}"));
+    assert!(line.contains("request{correlation_id=text-1}"), "{line}");
+    assert!(line.contains("user=7"), "{line}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "no colour codes in a captured writer: {line}"
+    );
+    assert!(!line.starts_with('{'), "not JSON: {line}");
+}
