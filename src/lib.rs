@@ -14,3 +14,8 @@ mod route;
 
 #[cfg(feature = "correlation")]
 pub use correlation::{CorrelationClientLayer, CorrelationId, CorrelationLayer};
+
+/// The code blocks of README.md, compiled and run as doc tests so the README cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
