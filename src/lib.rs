@@ -1,6 +1,9 @@
 #![doc = include_str!("docs/crate.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod macros;
+
 #[cfg(feature = "correlation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "correlation")))]
 pub mod correlation;

@@ -4,34 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
 
-use std::io::Write;
-use std::sync::Mutex;
+mod common;
 
 use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::CorrelationLayer;
 use tower_telemetry::setup::{LogFormat, Telemetry};
-
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn text_lines_name_the_request_span_and_its_id() {
     Telemetry::from_env()
         .log_format(LogFormat::Text)
         .filter("info")
-        .writer(|| Capture)
+        .writer(|| common::Capture)
         .init()
         .unwrap();
     let second = Telemetry::from_env().writer(std::io::sink).init();
@@ -55,7 +39,7 @@ async fn text_lines_name_the_request_span_and_its_id() {
         .unwrap();
     service.oneshot(request).await.unwrap();
 
-    let logs = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
+    let logs = common::raw_logs();
     let line = logs
         .lines()
         .find(|l| l.contains("inside the handler"))

@@ -166,20 +166,7 @@ impl<S: Clone, M> Clone for CorrelationClient<S, M> {
 }
 
 impl<S, M> CorrelationClient<S, M> {
-    /// Gets a reference to the inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// Gets a mutable reference to the inner service.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Consumes `self`, returning the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, M, B> Service<Request<B>> for CorrelationClient<S, M>

@@ -101,7 +101,8 @@ pub fn assert_generated(id: &str) {
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
-struct Capture;
+/// A log writer into memory, read back with `log_lines` and `raw_logs`.
+pub struct Capture;
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
