@@ -98,6 +98,10 @@ impl Telemetry {
     /// | `LOG_FORMAT` | `json` or `text` | `json` |
     /// | `RUST_LOG` | an `EnvFilter` directive list | `info` |
     ///
+    /// Whatever the filter, the directive `tower_telemetry::request=trace` is added: it enables
+    /// the request span that carries `correlation_id` (and no log line of its own), so that
+    /// `RUST_LOG=warn` still gets the ID on every warning.
+    ///
     /// An unreadable `LOG_FORMAT` is not fatal: the default is used and a warning is logged
     /// once the subscriber is installed.
     pub fn from_env() -> Self {
@@ -152,7 +156,9 @@ impl Telemetry {
     /// Fails when the filter does not parse or when a global subscriber is already installed.
     pub fn init(self) -> Result<(), SetupError> {
         let directives = self.filter.as_deref().unwrap_or("info");
-        let filter = EnvFilter::try_new(directives)
+        // The request span carries `correlation_id`; keep it whatever level the lines are
+        // filtered at, so that a `warn` filter still gets IDs on its warnings.
+        let filter = EnvFilter::try_new(format!("{REQUEST_SPAN_DIRECTIVE},{directives}"))
             .map_err(|err| SetupError::new(format!("invalid log filter `{directives}`: {err}")))?;
         let (writer, ansi) = match self.writer {
             Some(writer) => (writer, false),
@@ -193,6 +199,9 @@ impl Telemetry {
         Ok(())
     }
 }
+
+/// Enables the `request` span of `CorrelationLayer` at any level, and nothing else.
+const REQUEST_SPAN_DIRECTIVE: &str = "tower_telemetry::request=trace";
 
 /// The span field lifted to the top level of JSON lines.
 const CORRELATION_FIELD: &str = "correlation_id";

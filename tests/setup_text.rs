@@ -1,5 +1,5 @@
 //! The human-readable format of the setup helper: span fields, the correlation ID among them,
-//! print before the message. (A separate test binary, since a process has one global
+//! print before the message, also under a `warn` filter. (A separate test binary, since a process has one global
 //! subscriber.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
@@ -14,7 +14,7 @@ use tower_telemetry::setup::{LogFormat, Telemetry};
 async fn text_lines_name_the_request_span_and_its_id() {
     Telemetry::from_env()
         .log_format(LogFormat::Text)
-        .filter("info")
+        .filter("warn")
         .writer(|| common::Capture)
         .init()
         .unwrap();
@@ -30,7 +30,8 @@ async fn text_lines_name_the_request_span_and_its_id() {
     let service = ServiceBuilder::new()
         .layer(CorrelationLayer::new())
         .service_fn(|_: http::Request<()>| async {
-            tracing::info!(user = 7, "inside the handler");
+            tracing::info!("filtered out at warn");
+            tracing::warn!(user = 7, "inside the handler");
             Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
         });
     let request = http::Request::builder()
@@ -51,4 +52,9 @@ async fn text_lines_name_the_request_span_and_its_id() {
         "no colour codes in a captured writer: {line}"
     );
     assert!(!line.starts_with('{'), "not JSON: {line}");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        !logs.contains("filtered out at warn") && !logs.contains("tower_telemetry::access_log"),
+        "the span directive enables the span only, no INFO lines: {logs}"
+    );
 }

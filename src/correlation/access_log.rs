@@ -45,9 +45,14 @@ macro_rules! with_level {
     };
 }
 
+/// The target of the request span. Filters that keep only warnings should still enable it
+/// (`warn,tower_telemetry::request=trace`) so those warnings carry the correlation ID.
+pub(crate) const SPAN_TARGET: &str = "tower_telemetry::request";
+
 /// The span every log event of the request is recorded in, named `request`.
 pub(crate) fn request_span(level: Level, id: &CorrelationId) -> Span {
     with_level!(level, |LEVEL| tracing::span!(
+        target: SPAN_TARGET,
         LEVEL,
         "request",
         correlation_id = %id

@@ -127,10 +127,13 @@ impl<M: Clone> CorrelationLayer<M> {
         self.map(|c| c.trust = trust)
     }
 
-    /// Sets the level of the `request` span that carries `correlation_id` to every log event of
-    /// the request. Events are only tagged when the span is enabled, so keep this at or below
-    /// the most verbose level your filter lets through for this crate (or use
-    /// `Level::ERROR` to keep it whatever the filter).
+    /// Sets the level of the `request` span (target `tower_telemetry::request`) that carries
+    /// `correlation_id` to every log event of the request.
+    ///
+    /// Events are tagged only while the span is enabled, so a filter that keeps just warnings
+    /// must still enable the span: add the directive `tower_telemetry::request=trace` (the
+    /// [`setup`](crate#feature-flags) helper adds it for you). The directive enables this span
+    /// and nothing else.
     ///
     /// Defaults to `INFO`.
     pub fn span_level(self, level: Level) -> Self {
