@@ -8,6 +8,10 @@ mod macros;
 #[cfg_attr(docsrs, doc(cfg(feature = "correlation")))]
 pub mod correlation;
 
+#[cfg(feature = "propagation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "propagation")))]
+pub mod propagation;
+
 #[cfg(feature = "setup")]
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;
