@@ -17,6 +17,8 @@ pub mod propagation;
 pub mod setup;
 
 #[cfg(feature = "correlation")]
+mod request_span;
+#[cfg(feature = "correlation")]
 mod route;
 
 #[cfg(feature = "correlation")]

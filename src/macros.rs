@@ -21,3 +21,33 @@ macro_rules! define_inner_service_accessors {
         }
     };
 }
+
+/// Expands `$body` once per level, with `$lvl` bound to that level as a constant, because
+/// `tracing`'s macros need a level known at compile time.
+#[allow(unused_macros)]
+macro_rules! with_level {
+    ($level:expr, |$lvl:ident| $body:expr) => {
+        match $level {
+            Level::ERROR => {
+                const $lvl: Level = Level::ERROR;
+                $body
+            }
+            Level::WARN => {
+                const $lvl: Level = Level::WARN;
+                $body
+            }
+            Level::INFO => {
+                const $lvl: Level = Level::INFO;
+                $body
+            }
+            Level::DEBUG => {
+                const $lvl: Level = Level::DEBUG;
+                $body
+            }
+            Level::TRACE => {
+                const $lvl: Level = Level::TRACE;
+                $body
+            }
+        }
+    };
+}

@@ -174,12 +174,11 @@ impl Telemetry {
                     .flatten_event(true)
                     .with_current_span(false)
                     .with_span_list(true);
-                json.inner_layer_mut()
-                    .add_from_span(CORRELATION_FIELD, |span| {
-                        span.scope()
-                            .find_map(|s| s.extensions().get::<SpanCorrelationId>().cloned())
-                    });
-                vec![CorrelationFields.boxed(), json.boxed()]
+                for (index, key) in LIFTED.iter().enumerate() {
+                    json.inner_layer_mut()
+                        .add_from_span(*key, move |span| LiftFields::find(span, index));
+                }
+                vec![LiftFields.boxed(), json.boxed()]
             }
             LogFormat::Text => vec![
                 tracing_subscriber::fmt::layer()
@@ -203,57 +202,71 @@ impl Telemetry {
 /// Enables the `request` span of `CorrelationLayer` at any level, and nothing else.
 const REQUEST_SPAN_DIRECTIVE: &str = "tower_telemetry::request=trace";
 
-/// The span field lifted to the top level of JSON lines.
-const CORRELATION_FIELD: &str = "correlation_id";
+/// The span fields lifted to the top level of JSON lines.
+const LIFTED: [&str; 3] = ["correlation_id", "trace_id", "span_id"];
 
-/// The `correlation_id` of a span, kept in its extensions for the JSON formatter.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(transparent)]
-struct SpanCorrelationId(String);
+/// The values of the [`LIFTED`] fields a span recorded, kept in its extensions for the JSON
+/// formatter.
+#[derive(Clone, Debug, Default)]
+struct LiftedFields([Option<String>; LIFTED.len()]);
 
-/// Records the `correlation_id` field of each span in the span's extensions.
-struct CorrelationFields;
+/// Records the [`LIFTED`] fields of each span in the span's extensions, when it is created and
+/// whenever it records them later.
+struct LiftFields;
 
-impl CorrelationFields {
-    fn store<S>(id: &Id, values: impl FnOnce(&mut FieldValue), ctx: &Context<'_, S>)
+impl LiftFields {
+    fn store<S>(id: &Id, values: impl FnOnce(&mut LiftedFields), ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let mut visitor = FieldValue(None);
-        values(&mut visitor);
-        if let (Some(value), Some(span)) = (visitor.0, ctx.span(id)) {
-            span.extensions_mut().replace(SpanCorrelationId(value));
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut extensions = span.extensions_mut();
+        let mut fields = extensions.remove::<LiftedFields>().unwrap_or_default();
+        values(&mut fields);
+        if fields.0.iter().any(Option::is_some) {
+            extensions.insert(fields);
         }
+    }
+
+    /// The value of lifted field `index` in the innermost span of `span`'s scope that has one.
+    fn find<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>, index: usize) -> Option<String>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        span.scope().find_map(|s| {
+            s.extensions()
+                .get::<LiftedFields>()
+                .and_then(|fields| fields.0[index].clone())
+        })
     }
 }
 
-impl<S> Layer<S> for CorrelationFields
+impl<S> Layer<S> for LiftFields
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        Self::store(id, |visitor| attrs.record(visitor), &ctx);
+        Self::store(id, |fields| attrs.record(fields), &ctx);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        Self::store(id, |visitor| values.record(visitor), &ctx);
+        Self::store(id, |fields| values.record(fields), &ctx);
     }
 }
 
-/// Picks the value of the `correlation_id` field out of a span's fields.
-struct FieldValue(Option<String>);
-
-impl Visit for FieldValue {
+impl Visit for LiftedFields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == CORRELATION_FIELD {
-            self.0 = Some(value.to_owned());
+        if let Some(index) = LIFTED.iter().position(|name| *name == field.name()) {
+            self.0[index] = Some(value.to_owned());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == CORRELATION_FIELD {
-            // `correlation_id = %id` arrives here; its `Debug` is the ID's `Display`.
-            self.0 = Some(format!("{value:?}"));
+        if let Some(index) = LIFTED.iter().position(|name| *name == field.name()) {
+            // `field = %value` arrives here; its `Debug` is the value's `Display`.
+            self.0[index] = Some(format!("{value:?}"));
         }
     }
 }

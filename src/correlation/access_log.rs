@@ -10,54 +10,10 @@ use std::time::Instant;
 use http::{Method, Request, StatusCode, Uri};
 use tracing::{Level, Span};
 
-use super::CorrelationId;
 use crate::route::Route;
 
 /// The target of access-log events, for filters: `RUST_LOG=info,tower_telemetry::access_log=off`.
 pub(crate) const TARGET: &str = "tower_telemetry::access_log";
-
-/// Expands `$body` once per level, with `$lvl` bound to that level as a constant, because
-/// `tracing`'s macros need a level known at compile time.
-macro_rules! with_level {
-    ($level:expr, |$lvl:ident| $body:expr) => {
-        match $level {
-            Level::ERROR => {
-                const $lvl: Level = Level::ERROR;
-                $body
-            }
-            Level::WARN => {
-                const $lvl: Level = Level::WARN;
-                $body
-            }
-            Level::INFO => {
-                const $lvl: Level = Level::INFO;
-                $body
-            }
-            Level::DEBUG => {
-                const $lvl: Level = Level::DEBUG;
-                $body
-            }
-            Level::TRACE => {
-                const $lvl: Level = Level::TRACE;
-                $body
-            }
-        }
-    };
-}
-
-/// The target of the request span. Filters that keep only warnings should still enable it
-/// (`warn,tower_telemetry::request=trace`) so those warnings carry the correlation ID.
-pub(crate) const SPAN_TARGET: &str = "tower_telemetry::request";
-
-/// The span every log event of the request is recorded in, named `request`.
-pub(crate) fn request_span(level: Level, id: &CorrelationId) -> Span {
-    with_level!(level, |LEVEL| tracing::span!(
-        target: SPAN_TARGET,
-        LEVEL,
-        "request",
-        correlation_id = %id
-    ))
-}
 
 /// How a request ended, as the access log reports it in `outcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

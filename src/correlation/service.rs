@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use http::{HeaderMap, HeaderName, Request, Response};
 use tower_service::Service;
 
-use super::access_log::{RequestLog, request_span};
+use super::access_log::RequestLog;
 use super::future::ResponseFuture;
 use super::id::{InvalidCorrelationId, Reason};
 use super::layer::Config;
@@ -111,7 +111,8 @@ where
         };
         let id = accepted.unwrap_or_else(|| config.generator.make_correlation_id());
 
-        let span = request_span(config.span_level, &id);
+        let span = crate::request_span::current_or_open(config.span_level);
+        span.record("correlation_id", tracing::field::display(&id));
         if let Some((name, reason)) = rejected {
             // The reason names the broken rule; the raw value is never repeated.
             tracing::debug!(
