@@ -16,13 +16,21 @@ pub mod propagation;
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;
 
-#[cfg(feature = "correlation")]
+#[cfg(feature = "trace")]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
+pub mod trace;
+
+#[cfg(any(feature = "correlation", feature = "trace"))]
 mod request_span;
-#[cfg(feature = "correlation")]
+#[cfg(any(feature = "correlation", feature = "trace"))]
 mod route;
+#[cfg(feature = "trace")]
+mod semconv;
 
 #[cfg(feature = "correlation")]
 pub use correlation::{CorrelationClientLayer, CorrelationId, CorrelationLayer};
+#[cfg(feature = "trace")]
+pub use trace::TraceLayer;
 
 /// The code blocks of README.md, compiled and run as doc tests so the README cannot drift.
 #[cfg(doctest)]

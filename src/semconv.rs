@@ -1,0 +1,132 @@
+//! OpenTelemetry HTTP semantic conventions shared by spans and metrics: bounded method names,
+//! protocol versions, and the server address a request was sent to.
+
+use http::{HeaderMap, Method, Uri, Version};
+
+/// The method as the conventions name it: one of the known methods, or `None` for any other
+/// (recorded as `_OTHER`, with the original in `http.request.method_original`).
+pub(crate) fn known_method(method: &Method) -> Option<&'static str> {
+    Some(match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => return None,
+    })
+}
+
+/// `network.protocol.version`.
+pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
+    Some(match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// `server.address` and `server.port` of an inbound request: from the URI authority (HTTP/2
+/// `:authority`, absolute-form requests), else from the `Host` header. The port is the explicit
+/// one, else the default of `scheme`.
+pub(crate) fn server_address<'a>(
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    scheme: &str,
+) -> Option<(&'a str, Option<u16>)> {
+    let raw = match uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => headers.get(http::header::HOST)?.to_str().ok()?,
+    };
+    let authority: http::uri::Authority = raw.parse().ok()?;
+    // Borrow the host from the request rather than the parsed copy: it is `host[:port]` once
+    // any user information is dropped.
+    let host_port = raw.rsplit_once('@').map_or(raw, |(_, host_port)| host_port);
+    let host = host_port.get(..authority.host().len())?;
+    let port = authority.port_u16().or(match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    });
+    Some((host.trim_start_matches('[').trim_end_matches(']'), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_known_set_are_other() {
+        for (method, expected) in [
+            (Method::GET, Some("GET")),
+            (Method::HEAD, Some("HEAD")),
+            (Method::POST, Some("POST")),
+            (Method::PUT, Some("PUT")),
+            (Method::DELETE, Some("DELETE")),
+            (Method::CONNECT, Some("CONNECT")),
+            (Method::OPTIONS, Some("OPTIONS")),
+            (Method::TRACE, Some("TRACE")),
+            (Method::PATCH, Some("PATCH")),
+            (Method::from_bytes(b"PURGE").unwrap(), None),
+            (Method::from_bytes(b"get").unwrap(), None),
+        ] {
+            assert_eq!(known_method(&method), expected, "{method}");
+        }
+    }
+
+    #[test]
+    fn protocol_versions() {
+        assert_eq!(protocol_version(Version::HTTP_09), Some("0.9"));
+        assert_eq!(protocol_version(Version::HTTP_10), Some("1.0"));
+        assert_eq!(protocol_version(Version::HTTP_11), Some("1.1"));
+        assert_eq!(protocol_version(Version::HTTP_2), Some("2"));
+        assert_eq!(protocol_version(Version::HTTP_3), Some("3"));
+    }
+
+    #[test]
+    fn server_address_from_authority_or_host() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, "example.com:8080".parse().unwrap());
+        let origin: Uri = "/users/1".parse().unwrap();
+        assert_eq!(
+            server_address(&origin, &headers, "http"),
+            Some(("example.com", Some(8080)))
+        );
+
+        headers.insert(http::header::HOST, "example.com".parse().unwrap());
+        assert_eq!(
+            server_address(&origin, &headers, "http"),
+            Some(("example.com", Some(80)))
+        );
+        assert_eq!(
+            server_address(&origin, &headers, "https"),
+            Some(("example.com", Some(443)))
+        );
+        assert_eq!(
+            server_address(&origin, &headers, "ftp"),
+            Some(("example.com", None))
+        );
+
+        headers.insert(http::header::HOST, "[::1]:3000".parse().unwrap());
+        assert_eq!(
+            server_address(&origin, &headers, "http"),
+            Some(("::1", Some(3000)))
+        );
+
+        let absolute: Uri = "http://api.internal:9000/x".parse().unwrap();
+        assert_eq!(
+            server_address(&absolute, &headers, "http"),
+            Some(("api.internal", Some(9000)))
+        );
+
+        headers.insert(http::header::HOST, "bad host".parse().unwrap());
+        assert_eq!(server_address(&origin, &headers, "http"), None);
+        assert_eq!(server_address(&origin, &HeaderMap::new(), "http"), None);
+    }
+}

@@ -1,0 +1,104 @@
+//! Span names and attributes per the OpenTelemetry HTTP semantic conventions.
+
+use std::borrow::Cow;
+
+use http::{Request, Uri};
+use opentelemetry::KeyValue;
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use crate::route::Route;
+use crate::semconv::{known_method, protocol_version, server_address};
+
+/// `{method} {http.route}`, or `{method}` when no route is known; `HTTP` stands for methods
+/// outside the known set.
+pub(crate) fn server_span_name(
+    method: Option<&'static str>,
+    route: Option<&Route>,
+) -> Cow<'static, str> {
+    let method = method.unwrap_or("HTTP");
+    match route {
+        Some(route) => Cow::Owned(format!("{method} {}", route.as_str())),
+        None => Cow::Borrowed(method),
+    }
+}
+
+/// The attributes of a server span known when the request arrives.
+pub(crate) fn server_request<B>(
+    request: &Request<B>,
+    default_scheme: &'static str,
+    route: Option<&Route>,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(12);
+    push_method(&mut attributes, request.method());
+    let uri = original_uri(request);
+    attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+    let scheme: Cow<'static, str> = match uri.scheme_str() {
+        Some(scheme) => Cow::Owned(scheme.to_owned()),
+        None => Cow::Borrowed(default_scheme),
+    };
+    if let Some((host, port)) = server_address(uri, request.headers(), &scheme) {
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+        if let Some(port) = port {
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+    attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+    if let Some(route) = route {
+        attributes.push(KeyValue::new(
+            semconv::HTTP_ROUTE,
+            route.as_str().to_owned(),
+        ));
+    }
+    if let Some(version) = protocol_version(request.version()) {
+        attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(agent) = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            agent.to_owned(),
+        ));
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(peer)) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        attributes.push(KeyValue::new(
+            semconv::CLIENT_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        attributes.push(KeyValue::new(semconv::CLIENT_PORT, i64::from(peer.port())));
+    }
+    #[cfg(feature = "correlation")]
+    if let Some(id) = request.extensions().get::<crate::CorrelationId>() {
+        attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
+    }
+    attributes
+}
+
+/// `http.request.method`, and `http.request.method_original` for methods outside the known set.
+pub(crate) fn push_method(attributes: &mut Vec<KeyValue>, method: &http::Method) {
+    match known_method(method) {
+        Some(known) => attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known)),
+        None => {
+            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, "_OTHER"));
+            attributes.push(KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                method.as_str().to_owned(),
+            ));
+        }
+    }
+}
+
+/// The URI the client sent: axum's `OriginalUri` when a nested router stripped a prefix.
+fn original_uri<B>(request: &Request<B>) -> &Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
+        return uri;
+    }
+    request.uri()
+}

@@ -1,0 +1,208 @@
+//! [`TraceLayer`]: configuration of the server span.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::request::Parts;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::Tracer;
+use tower_layer::Layer;
+use tracing::Level;
+
+use super::service::Trace;
+
+/// Continues the caller's trace: extracts its W3C context strictly, starts a SERVER span per
+/// the OpenTelemetry HTTP semantic conventions, makes it current for the handler (so client
+/// layers and the OpenTelemetry API parent on it), records `trace_id` and `span_id` on the
+/// request's log span, and ends the span when the response body ends.
+///
+/// ```
+/// use tower_telemetry::trace::{InboundTrace, TraceLayer};
+///
+/// // Spans through the globally installed tracer provider (install it first).
+/// let layer = TraceLayer::new();
+/// // A public endpoint: callers' contexts become links, not parents.
+/// let public = TraceLayer::new().inbound(InboundTrace::link());
+/// # let _ = (layer, public);
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct TraceLayer<T = BoxedTracer> {
+    pub(crate) config: Arc<Config<T>>,
+}
+
+impl<T> Clone for TraceLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config<T> {
+    pub(crate) tracer: T,
+    pub(crate) inbound: InboundTrace,
+    pub(crate) span_level: Level,
+    pub(crate) scheme: &'static str,
+}
+
+/// The instrumentation scope name of the spans this crate makes.
+pub(crate) const SCOPE: &str = "tower-telemetry";
+
+impl TraceLayer {
+    /// The layer with its defaults: the global tracer provider's tracer (taken now, so install
+    /// the provider before building the layer), callers' contexts as parents, the log span at
+    /// `INFO`, and `http` as the scheme of requests that do not carry one.
+    pub fn new() -> Self {
+        let scope = opentelemetry::InstrumentationScope::builder(SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        Self::with_tracer(opentelemetry::global::tracer_with_scope(scope))
+    }
+}
+
+impl Default for TraceLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> TraceLayer<T> {
+    /// The layer with a given tracer, for example an `SdkTracer` from a provider the
+    /// application holds (no dynamic dispatch per span, unlike the global tracer).
+    pub fn with_tracer(tracer: T) -> Self {
+        Self {
+            config: Arc::new(Config {
+                tracer,
+                inbound: InboundTrace::parent(),
+                span_level: Level::INFO,
+                scheme: "http",
+            }),
+        }
+    }
+}
+
+impl<T: Clone> TraceLayer<T> {
+    fn map(self, f: impl FnOnce(&mut Config<T>)) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        f(&mut config);
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Sets what an inbound trace context becomes: the parent of the server span, or a link.
+    ///
+    /// Defaults to [`InboundTrace::parent`].
+    pub fn inbound(self, inbound: InboundTrace) -> Self {
+        self.map(|c| c.inbound = inbound)
+    }
+
+    /// Sets the level of the `request` log span this layer opens when no outer layer of this
+    /// crate opened it (see [`CorrelationLayer::span_level`](crate::CorrelationLayer)).
+    ///
+    /// Defaults to `INFO`.
+    pub fn span_level(self, level: Level) -> Self {
+        self.map(|c| c.span_level = level)
+    }
+
+    /// Sets `url.scheme` for requests whose URI has no scheme (origin-form requests, which is
+    /// most of them): `https` behind a TLS terminator or with a TLS acceptor.
+    ///
+    /// Defaults to `http`.
+    pub fn scheme(self, scheme: &'static str) -> Self {
+        self.map(|c| c.scheme = scheme)
+    }
+}
+
+impl<S, T> Layer<S> for TraceLayer<T>
+where
+    T: Tracer,
+{
+    type Service = Trace<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Trace {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// What the trace context a request arrives with becomes.
+#[derive(Clone)]
+pub struct InboundTrace {
+    kind: InboundKind,
+}
+
+#[derive(Clone)]
+enum InboundKind {
+    Parent,
+    Link,
+    ParentIf(Arc<dyn Fn(&Parts) -> bool + Send + Sync>),
+}
+
+impl InboundTrace {
+    /// The caller's span is the parent of the server span, and its baggage is kept. The
+    /// default, for services behind a gateway or called by other services.
+    pub fn parent() -> Self {
+        Self {
+            kind: InboundKind::Parent,
+        }
+    }
+
+    /// The server span starts a new trace with a link to the caller's span, and the caller's
+    /// baggage is dropped: for public endpoints, where a caller must not choose the trace ID
+    /// or the sampling decision (as Go's otelhttp `WithPublicEndpoint`).
+    pub fn link() -> Self {
+        Self {
+            kind: InboundKind::Link,
+        }
+    }
+
+    /// [`parent`](Self::parent) when `is_trusted` says so for the request head, else
+    /// [`link`](Self::link).
+    pub fn parent_if<F>(is_trusted: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        Self {
+            kind: InboundKind::ParentIf(Arc::new(is_trusted)),
+        }
+    }
+
+    /// `Some(true)` for parent, `Some(false)` for link, `None` when the predicate decides.
+    pub(crate) fn fixed(&self) -> Option<bool> {
+        match &self.kind {
+            InboundKind::Parent => Some(true),
+            InboundKind::Link => Some(false),
+            InboundKind::ParentIf(_) => None,
+        }
+    }
+
+    /// Asks the predicate; `true` (parent) for the fixed policies' callers never reaches here.
+    pub(crate) fn is_trusted(&self, parts: &Parts) -> bool {
+        match &self.kind {
+            InboundKind::ParentIf(f) => f(parts),
+            InboundKind::Parent => true,
+            InboundKind::Link => false,
+        }
+    }
+}
+
+impl Default for InboundTrace {
+    fn default() -> Self {
+        Self::parent()
+    }
+}
+
+impl fmt::Debug for InboundTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            InboundKind::Parent => "InboundTrace::Parent",
+            InboundKind::Link => "InboundTrace::Link",
+            InboundKind::ParentIf(_) => "InboundTrace::ParentIf(..)",
+        })
+    }
+}

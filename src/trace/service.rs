@@ -1,0 +1,108 @@
+//! [`Trace`]: the server-side service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer};
+use tower_service::Service;
+
+use super::attributes::{server_request, server_span_name};
+use super::future::ResponseFuture;
+use super::layer::Config;
+use super::server_span::ServerSpan;
+use crate::propagation::extract;
+use crate::route::Route;
+use crate::semconv::known_method;
+
+/// Middleware that makes a SERVER span per request. Made by [`TraceLayer`](super::TraceLayer).
+#[derive(Debug)]
+pub struct Trace<S, T> {
+    pub(crate) inner: S,
+    pub(crate) config: Arc<Config<T>>,
+}
+
+impl<S: Clone, T> Clone for Trace<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S, T> Trace<S, T> {
+    define_inner_service_accessors!();
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for Trace<S, T>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    type Response = Response<super::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let config = &*self.config;
+        let log_span = crate::request_span::current_or_open(config.span_level);
+
+        let extracted = extract(request.headers());
+        if let Some(err) = extracted.traceparent_error() {
+            tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound traceparent; starting a new trace");
+        }
+        if let Some(err) = extracted.tracestate_error() {
+            tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound tracestate");
+        }
+        if let Some(err) = extracted.baggage_error() {
+            tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound baggage");
+        }
+
+        let (request, as_parent) = match config.inbound.fixed() {
+            Some(as_parent) => (request, as_parent),
+            None => {
+                let (parts, body) = request.into_parts();
+                let trusted = config.inbound.is_trusted(&parts);
+                (Request::from_parts(parts, body), trusted)
+            }
+        };
+
+        let route = Route::from_extensions(request.extensions());
+        let method = known_method(request.method());
+        let mut builder = config
+            .tracer
+            .span_builder(server_span_name(method, route.as_ref()))
+            .with_kind(SpanKind::Server)
+            .with_attributes(server_request(&request, config.scheme, route.as_ref()));
+        let parent = if as_parent {
+            extracted.to_context()
+        } else {
+            if let Some(remote) = extracted.span_context() {
+                builder = builder.with_links(vec![Link::with_context(remote)]);
+            }
+            opentelemetry::Context::new()
+        };
+        let span = config.tracer.build_with_context(builder, &parent);
+        let cx = parent.with_span(span);
+        {
+            let span = cx.span();
+            let span_context = span.span_context();
+            log_span.record("trace_id", tracing::field::display(span_context.trace_id()));
+            log_span.record("span_id", tracing::field::display(span_context.span_id()));
+        }
+
+        let span = ServerSpan::new(cx, log_span);
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(future, span)
+    }
+}

@@ -1,0 +1,356 @@
+//! Server spans over real sockets: a real axum server on 127.0.0.1 behind `CorrelationLayer`
+//! and `TraceLayer`, a real hyper client, spans collected by the OpenTelemetry SDK's in-memory
+//! exporter, and the crate's JSON logs captured.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::routing::{any, get};
+use common::*;
+use http::StatusCode;
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider as _};
+use opentelemetry::{Key, Value};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tower_telemetry::CorrelationLayer;
+use tower_telemetry::propagation::RANDOM;
+use tower_telemetry::trace::{InboundTrace, TraceLayer};
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+
+struct Harness {
+    addr: SocketAddr,
+    exporter: InMemorySpanExporter,
+    _provider: SdkTracerProvider,
+}
+
+impl Harness {
+    async fn new(
+        layer: impl FnOnce(
+            TraceLayer<opentelemetry_sdk::trace::SdkTracer>,
+        ) -> TraceLayer<opentelemetry_sdk::trace::SdkTracer>,
+    ) -> Self {
+        capture_logs();
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let trace = layer(TraceLayer::with_tracer(provider.tracer("test")));
+        let router = Router::new()
+            .route(
+                "/users/{id}",
+                get(|Path(id): Path<u32>| async move {
+                    tracing::info!(user = id, "loading user");
+                    format!("user {id}")
+                }),
+            )
+            .route(
+                "/fail",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+            )
+            .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+            .route("/any", any(|| async { "ok" }))
+            .route(
+                "/stream/{chunks}",
+                get(|Path(chunks): Path<usize>| async move {
+                    Body::new(SlowBody::new(chunks, Duration::from_millis(40)))
+                }),
+            )
+            .layer(trace)
+            .layer(CorrelationLayer::new());
+        Self {
+            addr: serve(router).await,
+            exporter,
+            _provider: provider,
+        }
+    }
+
+    /// Waits (at most 10 s) for the one span with this correlation ID.
+    async fn span_of(&self, correlation_id: &str) -> SpanData {
+        for _ in 0..200 {
+            let spans = self.exporter.get_finished_spans().unwrap();
+            let mut found: Vec<SpanData> = spans
+                .into_iter()
+                .filter(|s| {
+                    attr(s, "correlation_id") == Some(Value::from(correlation_id.to_owned()))
+                })
+                .collect();
+            if let Some(span) = found.pop() {
+                assert!(found.is_empty(), "one span per request");
+                return span;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no span for {correlation_id} within 10 s");
+    }
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == Key::from(key.to_owned()))
+        .map(|kv| kv.value.clone())
+}
+
+fn s(value: &str) -> Option<Value> {
+    Some(Value::from(value.to_owned()))
+}
+
+fn i(value: i64) -> Option<Value> {
+    Some(Value::I64(value))
+}
+
+#[tokio::test]
+async fn a_request_continues_the_callers_trace_with_conventional_attributes() {
+    let h = Harness::new(|l| l).await;
+    let traceparent = format!("00-{TRACE}-{PARENT}-03");
+    let (status, _, _) = fetch(
+        &client(),
+        h.addr,
+        "/users/42",
+        &[
+            ("x-request-id", b"trace-1"),
+            ("traceparent", traceparent.as_bytes()),
+            ("tracestate", b"rojo=1"),
+            ("user-agent", b"trace-test/1.0"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let span = h.span_of("trace-1").await;
+    assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert_eq!(
+        span.span_context.trace_id(),
+        TraceId::from_hex(TRACE).unwrap()
+    );
+    assert_eq!(span.parent_span_id, SpanId::from_hex(PARENT).unwrap());
+    assert!(span.parent_span_is_remote);
+    assert_eq!(
+        span.span_context.trace_flags(),
+        TraceFlags::SAMPLED | RANDOM,
+        "random is inherited"
+    );
+    assert_eq!(span.span_context.trace_state().get("rojo"), Some("1"));
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(attr(&span, "http.request.method"), s("GET"));
+    assert_eq!(attr(&span, "http.request.method_original"), None);
+    assert_eq!(attr(&span, "url.path"), s("/users/42"));
+    assert_eq!(attr(&span, "url.scheme"), s("http"));
+    assert_eq!(attr(&span, "http.route"), s("/users/{id}"));
+    assert_eq!(attr(&span, "server.address"), s("127.0.0.1"));
+    assert_eq!(attr(&span, "server.port"), i(i64::from(h.addr.port())));
+    assert_eq!(attr(&span, "network.protocol.version"), s("1.1"));
+    assert_eq!(attr(&span, "user_agent.original"), s("trace-test/1.0"));
+    assert_eq!(attr(&span, "http.response.status_code"), i(200));
+    assert_eq!(attr(&span, "error.type"), None);
+    assert_eq!(span.instrumentation_scope.name(), "test");
+}
+
+#[tokio::test]
+async fn log_lines_carry_the_trace_and_span_ids_of_the_span() {
+    let h = Harness::new(|l| l).await;
+    fetch(
+        &client(),
+        h.addr,
+        "/users/7",
+        &[("x-request-id", b"trace-logs")],
+    )
+    .await;
+    let span = h.span_of("trace-logs").await;
+    let line = wait_for_line("trace-logs", "loading user").await;
+    assert_eq!(line["trace_id"], span.span_context.trace_id().to_string());
+    assert_eq!(line["span_id"], span.span_context.span_id().to_string());
+    let access = wait_for_line("trace-logs", "request completed").await;
+    assert_eq!(access["trace_id"], span.span_context.trace_id().to_string());
+    assert_eq!(
+        span.parent_span_id,
+        SpanId::INVALID,
+        "no inbound context: a new trace"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_mark_the_span_and_client_errors_do_not() {
+    let h = Harness::new(|l| l).await;
+    let client = client();
+    fetch(&client, h.addr, "/fail", &[("x-request-id", b"trace-500")]).await;
+    fetch(
+        &client,
+        h.addr,
+        "/missing",
+        &[("x-request-id", b"trace-404")],
+    )
+    .await;
+    let failed = h.span_of("trace-500").await;
+    assert_eq!(failed.status, Status::error(""));
+    assert_eq!(attr(&failed, "error.type"), s("500"));
+    assert_eq!(attr(&failed, "http.response.status_code"), i(500));
+    let missing = h.span_of("trace-404").await;
+    assert_eq!(missing.status, Status::Unset);
+    assert_eq!(attr(&missing, "error.type"), None);
+    assert_eq!(attr(&missing, "http.response.status_code"), i(404));
+}
+
+#[tokio::test]
+async fn an_invalid_traceparent_starts_a_new_trace_and_says_why() {
+    let h = Harness::new(|l| l).await;
+    let upper = format!("00-{}-{PARENT}-01", TRACE.to_uppercase());
+    fetch(
+        &client(),
+        h.addr,
+        "/users/1",
+        &[
+            ("x-request-id", b"trace-bad"),
+            ("traceparent", upper.as_bytes()),
+        ],
+    )
+    .await;
+    let span = h.span_of("trace-bad").await;
+    assert_ne!(
+        span.span_context.trace_id(),
+        TraceId::from_hex(TRACE).unwrap()
+    );
+    assert_eq!(span.parent_span_id, SpanId::INVALID);
+    let refusal = wait_for_line(
+        "trace-bad",
+        "refused the inbound traceparent; starting a new trace",
+    )
+    .await;
+    assert_eq!(
+        refusal["reason"],
+        "the trace ID is not 32 lowercase hex digits"
+    );
+    assert!(
+        !raw_logs().contains(&TRACE.to_uppercase()),
+        "the value itself is never logged"
+    );
+}
+
+#[tokio::test]
+async fn untrusted_callers_become_links() {
+    let h = Harness::new(|l| l.inbound(InboundTrace::link())).await;
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    fetch(
+        &client(),
+        h.addr,
+        "/users/1",
+        &[
+            ("x-request-id", b"trace-link"),
+            ("traceparent", traceparent.as_bytes()),
+        ],
+    )
+    .await;
+    let span = h.span_of("trace-link").await;
+    assert_ne!(
+        span.span_context.trace_id(),
+        TraceId::from_hex(TRACE).unwrap(),
+        "a new trace"
+    );
+    assert_eq!(span.parent_span_id, SpanId::INVALID);
+    let links: Vec<_> = span.links.iter().collect();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        links[0].span_context.trace_id(),
+        TraceId::from_hex(TRACE).unwrap()
+    );
+    assert_eq!(
+        links[0].span_context.span_id(),
+        SpanId::from_hex(PARENT).unwrap()
+    );
+
+    let predicate = Harness::new(|l| {
+        l.inbound(InboundTrace::parent_if(|parts| {
+            parts.headers.contains_key("x-internal")
+        }))
+    })
+    .await;
+    let client = client();
+    fetch(
+        &client,
+        predicate.addr,
+        "/users/1",
+        &[
+            ("x-request-id", b"trace-inside"),
+            ("traceparent", traceparent.as_bytes()),
+            ("x-internal", b"1"),
+        ],
+    )
+    .await;
+    fetch(
+        &client,
+        predicate.addr,
+        "/users/1",
+        &[
+            ("x-request-id", b"trace-outside"),
+            ("traceparent", traceparent.as_bytes()),
+        ],
+    )
+    .await;
+    let inside = predicate.span_of("trace-inside").await;
+    assert_eq!(inside.parent_span_id, SpanId::from_hex(PARENT).unwrap());
+    let outside = predicate.span_of("trace-outside").await;
+    assert_eq!(outside.parent_span_id, SpanId::INVALID);
+    assert_eq!(outside.links.iter().count(), 1);
+}
+
+#[tokio::test]
+async fn unknown_methods_are_other() {
+    let h = Harness::new(|l| l).await;
+    let request = http::Request::builder()
+        .method("PURGE")
+        .uri(format!("http://{}/any", h.addr))
+        .header("x-request-id", "trace-purge")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let span = h.span_of("trace-purge").await;
+    assert_eq!(span.name, "HTTP /any");
+    assert_eq!(attr(&span, "http.request.method"), s("_OTHER"));
+    assert_eq!(attr(&span, "http.request.method_original"), s("PURGE"));
+}
+
+#[tokio::test]
+async fn the_span_covers_the_body_and_records_cancellation() {
+    let h = Harness::new(|l| l).await;
+    let client = client();
+    fetch(
+        &client,
+        h.addr,
+        "/stream/3",
+        &[("x-request-id", b"trace-stream")],
+    )
+    .await;
+    let span = h.span_of("trace-stream").await;
+    let duration = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(
+        duration >= Duration::from_millis(120),
+        "three chunks 40 ms apart: {duration:?}"
+    );
+    assert_eq!(span.status, Status::Unset);
+
+    let request = http::Request::get(format!("http://{}/stream/1000000", h.addr))
+        .header("x-request-id", "trace-gone")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let mut body = response.into_body();
+    http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(body);
+    drop(client);
+    let gone = h.span_of("trace-gone").await;
+    assert_eq!(attr(&gone, "error.type"), s("cancelled"));
+    assert_eq!(gone.status, Status::error(""));
+    assert_eq!(attr(&gone, "http.response.status_code"), i(200));
+}
