@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tonic::transport::{Channel, Server};
 use tower::ServiceBuilder;
-use tower_telemetry::{CorrelationClientLayer, CorrelationLayer};
+use tower_telemetry::{CorrelationClientLayer, CorrelationLayer, TraceLayer};
 
 fn assert_service<S: Clone + Send + 'static>(_: &S) {}
 
@@ -24,6 +24,7 @@ fn fits_axum_router_layer_and_route_layer() {
     let router: Router = Router::new()
         .route("/", get(|| async { "ok" }))
         .route_layer(CorrelationLayer::new())
+        .layer(TraceLayer::new())
         .layer(CorrelationLayer::default());
     assert_service(&router);
     let _with_state: Router<u8> = Router::new()
@@ -35,6 +36,7 @@ fn fits_axum_router_layer_and_route_layer() {
 fn fits_a_hyper_service_fn_stack() {
     let service = ServiceBuilder::new()
         .layer(CorrelationLayer::new())
+        .layer(TraceLayer::default())
         .service_fn(|_: http::Request<hyper::body::Incoming>| async {
             Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
         });
@@ -46,7 +48,11 @@ fn fits_a_hyper_service_fn_stack() {
 async fn fits_tonic_server_builder_and_channel() {
     let (_, health) = tonic_health::server::health_reporter();
     let router = Server::builder()
-        .layer(CorrelationLayer::new())
+        .layer(
+            ServiceBuilder::new()
+                .layer(CorrelationLayer::new())
+                .layer(TraceLayer::new().span_level(tracing::Level::DEBUG)),
+        )
         .add_service(health);
     let _serve = router.serve("127.0.0.1:0".parse().unwrap());
 

@@ -39,12 +39,25 @@ impl<T> Clone for TraceLayer<T> {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Config<T> {
-    pub(crate) tracer: T,
+    // Behind its own `Arc` so that setters can copy the rest of the configuration without
+    // requiring a `Clone` tracer (the global `BoxedTracer` is not).
+    pub(crate) tracer: Arc<T>,
     pub(crate) inbound: InboundTrace,
     pub(crate) span_level: Level,
     pub(crate) scheme: &'static str,
+}
+
+impl<T> Clone for Config<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracer: Arc::clone(&self.tracer),
+            inbound: self.inbound.clone(),
+            span_level: self.span_level,
+            scheme: self.scheme,
+        }
+    }
 }
 
 /// The instrumentation scope name of the spans this crate makes.
@@ -74,7 +87,7 @@ impl<T> TraceLayer<T> {
     pub fn with_tracer(tracer: T) -> Self {
         Self {
             config: Arc::new(Config {
-                tracer,
+                tracer: Arc::new(tracer),
                 inbound: InboundTrace::parent(),
                 span_level: Level::INFO,
                 scheme: "http",
@@ -83,7 +96,7 @@ impl<T> TraceLayer<T> {
     }
 }
 
-impl<T: Clone> TraceLayer<T> {
+impl<T> TraceLayer<T> {
     fn map(self, f: impl FnOnce(&mut Config<T>)) -> Self {
         let mut config = Arc::unwrap_or_clone(self.config);
         f(&mut config);
