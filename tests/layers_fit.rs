@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tonic::transport::{Channel, Server};
 use tower::ServiceBuilder;
+use tower_telemetry::trace::TraceClientLayer;
 use tower_telemetry::{CorrelationClientLayer, CorrelationLayer, TraceLayer};
 
 fn assert_service<S: Clone + Send + 'static>(_: &S) {}
@@ -59,6 +60,7 @@ async fn fits_tonic_server_builder_and_channel() {
     let channel = Channel::from_static("http://127.0.0.1:1").connect_lazy();
     let channel = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
+        .layer(TraceClientLayer::new())
         .service(channel);
     let client = tonic_health::pb::health_client::HealthClient::new(channel);
     assert_service(&client);
@@ -69,6 +71,7 @@ async fn fits_hyper_util_legacy_client() {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let client = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
+        .layer(TraceClientLayer::default())
         .service(client);
     assert_service(&client);
 }

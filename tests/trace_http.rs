@@ -18,9 +18,10 @@ use http::StatusCode;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceFlags, TraceId, TracerProvider as _};
 use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use tower_telemetry::CorrelationLayer;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::propagation::RANDOM;
-use tower_telemetry::trace::{InboundTrace, TraceLayer};
+use tower_telemetry::trace::{InboundTrace, TraceClientLayer, TraceLayer};
+use tower_telemetry::{CorrelationClientLayer, CorrelationLayer};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
@@ -353,4 +354,192 @@ async fn the_span_covers_the_body_and_records_cancellation() {
     assert_eq!(attr(&gone, "error.type"), s("cancelled"));
     assert_eq!(gone.status, Status::error(""));
     assert_eq!(attr(&gone, "http.response.status_code"), i(200));
+}
+
+#[tokio::test]
+async fn a_call_from_a_to_b_is_one_trace_with_server_client_server_spans() {
+    capture_logs();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("test");
+
+    // B: answers with the headers it received.
+    let b = serve(
+        Router::new()
+            .route(
+                "/b",
+                get(|headers: http::HeaderMap| async move {
+                    tracing::info!("in b");
+                    let header =
+                        |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+                    axum::Json(serde_json::json!({
+                        "traceparent": header("traceparent"),
+                        "baggage": header("baggage"),
+                        "x-request-id": header("x-request-id"),
+                    }))
+                }),
+            )
+            .route("/b/missing", get(|| async { StatusCode::NOT_FOUND }))
+            .layer(TraceLayer::with_tracer(tracer.clone()))
+            .layer(CorrelationLayer::new()),
+    )
+    .await;
+
+    // A: calls B through the client layers.
+    let outbound = ServiceBuilder::new()
+        .layer(CorrelationClientLayer::new())
+        .layer(TraceClientLayer::with_tracer(tracer.clone()))
+        .service(client());
+    let a = serve(
+        Router::new()
+            .route(
+                "/a",
+                get(move || {
+                    let outbound = outbound.clone();
+                    async move {
+                        let mut seen = Vec::new();
+                        for path in ["/b", "/b/missing"] {
+                            let request = http::Request::get(format!("http://{b}{path}"))
+                                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                                .unwrap();
+                            let response = outbound.clone().oneshot(request).await.unwrap();
+                            let body = http_body_util::BodyExt::collect(response.into_body())
+                                .await
+                                .unwrap()
+                                .to_bytes();
+                            seen.push(String::from_utf8(body.to_vec()).unwrap());
+                        }
+                        seen[0].clone()
+                    }
+                }),
+            )
+            .layer(TraceLayer::with_tracer(tracer.clone()))
+            .layer(CorrelationLayer::new()),
+    )
+    .await;
+
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    let (status, _, body) = fetch(
+        &client(),
+        a,
+        "/a",
+        &[
+            ("x-request-id", b"chain-1"),
+            ("traceparent", traceparent.as_bytes()),
+            ("baggage", b"tenant=acme"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        seen["x-request-id"], "chain-1",
+        "the correlation ID travels"
+    );
+    assert_eq!(seen["baggage"], "tenant=acme", "baggage travels");
+
+    let mut spans = Vec::new();
+    for _ in 0..200 {
+        spans = exporter.get_finished_spans().unwrap();
+        spans.retain(|s| s.span_context.trace_id() == TraceId::from_hex(TRACE).unwrap());
+        if spans.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        spans.len(),
+        5,
+        "A server, two A client spans, two B server spans: {spans:#?}"
+    );
+    let a_server = spans.iter().find(|s| s.name == "GET /a").unwrap();
+    let clients: Vec<_> = spans
+        .iter()
+        .filter(|s| s.span_kind == SpanKind::Client)
+        .collect();
+    let b_server = spans.iter().find(|s| s.name == "GET /b").unwrap();
+    let b_missing = spans.iter().find(|s| s.name == "GET /b/missing").unwrap();
+    assert_eq!(a_server.parent_span_id, SpanId::from_hex(PARENT).unwrap());
+    assert_eq!(clients.len(), 2);
+    for client in &clients {
+        assert_eq!(client.name, "GET");
+        assert_eq!(
+            client.parent_span_id,
+            a_server.span_context.span_id(),
+            "client spans are children of A's server span"
+        );
+        assert_eq!(attr(client, "server.address"), s("127.0.0.1"));
+        assert_eq!(attr(client, "server.port"), i(i64::from(b.port())));
+    }
+    let to_b = clients
+        .iter()
+        .find(|c| attr(c, "url.full") == s(&format!("http://{b}/b")))
+        .unwrap();
+    let to_missing = clients
+        .iter()
+        .find(|c| attr(c, "url.full") == s(&format!("http://{b}/b/missing")))
+        .unwrap();
+    assert_eq!(
+        b_server.parent_span_id,
+        to_b.span_context.span_id(),
+        "B's server span is the child of A's client span"
+    );
+    assert_eq!(b_missing.parent_span_id, to_missing.span_context.span_id());
+    assert_eq!(
+        seen["traceparent"],
+        format!("00-{TRACE}-{}-01", to_b.span_context.span_id())
+    );
+    assert_eq!(attr(to_b, "http.response.status_code"), i(200));
+    assert_eq!(to_b.status, Status::Unset);
+    assert_eq!(attr(to_missing, "http.response.status_code"), i(404));
+    assert_eq!(
+        attr(to_missing, "error.type"),
+        s("404"),
+        "a 4xx is a client span error"
+    );
+    assert_eq!(to_missing.status, Status::error(""));
+    assert_eq!(
+        b_missing.status,
+        Status::Unset,
+        "but not a server span error"
+    );
+
+    let in_b = wait_for_line("chain-1", "in b").await;
+    assert_eq!(in_b["trace_id"], TRACE);
+    assert_eq!(in_b["span_id"], b_server.span_context.span_id().to_string());
+}
+
+#[tokio::test]
+async fn a_traceparent_set_by_the_caller_is_sent_as_is() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let echo = serve(Router::new().route(
+        "/",
+        get(|headers: http::HeaderMap| async move {
+            headers["traceparent"].to_str().unwrap().to_owned()
+        }),
+    ))
+    .await;
+    let outbound = ServiceBuilder::new()
+        .layer(TraceClientLayer::with_tracer(provider.tracer("test")))
+        .service(client());
+    let mine = format!("00-{TRACE}-{PARENT}-00");
+    let request = http::Request::get(format!("http://{echo}/"))
+        .header("traceparent", &mine)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = outbound.oneshot(request).await.unwrap();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(String::from_utf8(body.to_vec()).unwrap(), mine);
+    // Outside any request the client span is a root of its own trace.
+    let span = exporter.get_finished_spans().unwrap().pop().unwrap();
+    assert_eq!(span.parent_span_id, SpanId::INVALID);
+    assert_eq!(span.span_kind, SpanKind::Client);
 }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::server_span::{End, ServerSpan};
+use super::http_span::{End, HttpSpan};
 
 pin_project! {
     /// Response body of [`Trace`](super::Trace).
@@ -17,12 +17,12 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,
-        span: Option<ServerSpan>,
+        span: Option<HttpSpan>,
     }
 }
 
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut span: Option<ServerSpan>) -> Self {
+    pub(crate) fn new(inner: B, mut span: Option<HttpSpan>) -> Self {
         // A body that is already at its end may never be polled by the server.
         if let Some(span) = span.as_mut().filter(|_| inner.is_end_stream()) {
             span.end(End::Completed);
@@ -41,7 +41,7 @@ impl<B: Body> Body for ResponseBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = {
-            let _entered = this.span.as_ref().map(ServerSpan::enter);
+            let _entered = this.span.as_ref().map(HttpSpan::enter);
             ready!(this.inner.as_mut().poll_frame(cx))
         };
         if let Some(span) = this.span.as_mut() {

@@ -8,7 +8,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::ResponseBody;
-use super::server_span::{End, ServerSpan};
+use super::http_span::{End, HttpSpan};
 
 pin_project! {
     /// Response future of [`Trace`](super::Trace).
@@ -16,12 +16,12 @@ pin_project! {
         #[pin]
         inner: F,
         // `None` once the response has been handed on.
-        span: Option<ServerSpan>,
+        span: Option<HttpSpan>,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: ServerSpan) -> Self {
+    pub(crate) fn new(inner: F, span: HttpSpan) -> Self {
         Self {
             inner,
             span: Some(span),
@@ -39,7 +39,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _entered = this.span.as_ref().map(ServerSpan::enter);
+            let _entered = this.span.as_ref().map(HttpSpan::enter);
             ready!(this.inner.poll(cx))
         };
         let mut span = this.span.take();

@@ -2,12 +2,14 @@
 
 mod attributes;
 mod body;
+mod client;
 mod future;
+mod http_span;
 mod layer;
-mod server_span;
 mod service;
 
 pub use self::body::ResponseBody;
+pub use self::client::{TraceClient, TraceClientLayer};
 pub use self::future::ResponseFuture;
 pub use self::layer::{InboundTrace, TraceLayer};
 pub use self::service::Trace;

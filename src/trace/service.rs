@@ -9,8 +9,8 @@ use tower_service::Service;
 
 use super::attributes::{server_request, server_span_name};
 use super::future::ResponseFuture;
+use super::http_span::{HttpSpan, Side};
 use super::layer::Config;
-use super::server_span::ServerSpan;
 use crate::propagation::extract;
 use crate::route::Route;
 use crate::semconv::known_method;
@@ -98,7 +98,7 @@ where
             log_span.record("span_id", tracing::field::display(span_context.span_id()));
         }
 
-        let span = ServerSpan::new(cx, log_span);
+        let span = HttpSpan::new(cx, log_span, Side::Server);
         let future = {
             let _entered = span.enter();
             self.inner.call(request)

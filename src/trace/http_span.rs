@@ -1,4 +1,5 @@
-//! [`ServerSpan`]: the OpenTelemetry span of one request, ended exactly once.
+//! [`HttpSpan`]: the OpenTelemetry span of one HTTP request, server or client, ended exactly
+//! once.
 
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, ContextGuard, KeyValue};
@@ -18,20 +19,31 @@ pub(crate) enum End {
 /// The `error.type` of a request whose client went away before the response ended.
 pub(crate) const CANCELLED: &str = "cancelled";
 
-/// The server span in its context, plus the log span to enter while polling. Dropping it
-/// before [`ServerSpan::end`] ends the span as cancelled.
+/// Which side of the call the span stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A SERVER span: 5xx responses are errors.
+    Server,
+    /// A CLIENT span: 4xx and 5xx responses are errors.
+    Client,
+}
+
+/// The span in its context, plus the log span to enter while polling. Dropping it before
+/// [`HttpSpan::end`] ends the span as cancelled.
 #[derive(Debug)]
-pub(crate) struct ServerSpan {
+pub(crate) struct HttpSpan {
     cx: Context,
     log_span: tracing::Span,
+    side: Side,
     ended: bool,
 }
 
-impl ServerSpan {
-    pub(crate) fn new(cx: Context, log_span: tracing::Span) -> Self {
+impl HttpSpan {
+    pub(crate) fn new(cx: Context, log_span: tracing::Span, side: Side) -> Self {
         Self {
             cx,
             log_span,
+            side,
             ended: false,
         }
     }
@@ -41,14 +53,14 @@ impl ServerSpan {
         (self.log_span.enter(), self.cx.clone().attach())
     }
 
-    /// Records the response status: a 5xx marks the span as an error.
+    /// Records the response status: a 5xx (and for a client, a 4xx) marks the span as an error.
     pub(crate) fn response(&mut self, status: http::StatusCode) {
         let span = self.cx.span();
         span.set_attribute(KeyValue::new(
             semconv::HTTP_RESPONSE_STATUS_CODE,
             i64::from(status.as_u16()),
         ));
-        if status.is_server_error() {
+        if status.is_server_error() || (self.side == Side::Client && status.is_client_error()) {
             span.set_attribute(KeyValue::new(
                 semconv::ERROR_TYPE,
                 status.as_str().to_owned(),
@@ -77,7 +89,7 @@ impl ServerSpan {
     }
 }
 
-impl Drop for ServerSpan {
+impl Drop for HttpSpan {
     fn drop(&mut self) {
         self.end(End::Cancelled);
     }

@@ -1,0 +1,256 @@
+//! [`TraceClientLayer`]: CLIENT spans for outbound HTTP calls, and trace-context injection.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response, Uri};
+use opentelemetry::KeyValue;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::attributes::push_method;
+use super::future::ResponseFuture;
+use super::http_span::{HttpSpan, Side};
+use super::layer::SCOPE;
+use crate::propagation::inject;
+use crate::semconv::known_method;
+
+/// Starts a CLIENT span for each outbound request, child of the current context (the server
+/// span of the request being handled, when [`TraceLayer`](super::TraceLayer) runs), and sends
+/// the context on: `traceparent`, `tracestate` and `baggage`.
+///
+/// Wrap any HTTP client that is a `tower::Service<http::Request<B>>`: hyper-util's legacy
+/// client, a tonic `Channel`. A `traceparent` or `baggage` header the caller set is left as it
+/// is. Put [`CorrelationClientLayer`](crate::CorrelationClientLayer) beside it to send the
+/// correlation ID too.
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_telemetry::{CorrelationClientLayer, trace::TraceClientLayer};
+///
+/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
+/// let client = ServiceBuilder::new()
+///     .layer(CorrelationClientLayer::new())
+///     .layer(TraceClientLayer::new())
+///     .service(client);
+/// # let _ = client;
+/// ```
+///
+/// The span is named after the method (`GET`, or `HTTP` for others) and carries
+/// `http.request.method`, `server.address`, `server.port`, `url.full` (without user information
+/// and query, which may hold secrets), `http.response.status_code`, and `error.type` for 4xx,
+/// 5xx, transport errors and cancellation. It ends when the response body ends.
+#[derive(Debug)]
+#[must_use]
+pub struct TraceClientLayer<T = BoxedTracer> {
+    tracer: Arc<T>,
+}
+
+impl<T> Clone for TraceClientLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracer: Arc::clone(&self.tracer),
+        }
+    }
+}
+
+impl TraceClientLayer {
+    /// The layer with the global tracer provider's tracer (taken now, so install the provider
+    /// before building the layer).
+    pub fn new() -> Self {
+        let scope = opentelemetry::InstrumentationScope::builder(SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        Self::with_tracer(opentelemetry::global::tracer_with_scope(scope))
+    }
+}
+
+impl Default for TraceClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> TraceClientLayer<T> {
+    /// The layer with a given tracer.
+    pub fn with_tracer(tracer: T) -> Self {
+        Self {
+            tracer: Arc::new(tracer),
+        }
+    }
+}
+
+impl<S, T> Layer<S> for TraceClientLayer<T> {
+    type Service = TraceClient<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceClient {
+            inner,
+            tracer: Arc::clone(&self.tracer),
+        }
+    }
+}
+
+/// Client middleware that makes a CLIENT span per call and injects the trace context. Made by
+/// [`TraceClientLayer`].
+#[derive(Debug)]
+pub struct TraceClient<S, T = BoxedTracer> {
+    inner: S,
+    tracer: Arc<T>,
+}
+
+impl<S: Clone, T> Clone for TraceClient<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            tracer: Arc::clone(&self.tracer),
+        }
+    }
+}
+
+impl<S, T> TraceClient<S, T> {
+    define_inner_service_accessors!();
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for TraceClient<S, T>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    type Response = Response<super::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let parent = opentelemetry::Context::current();
+        let method = known_method(request.method());
+        let builder = self
+            .tracer
+            .span_builder(method.unwrap_or("HTTP"))
+            .with_kind(SpanKind::Client)
+            .with_attributes(client_request(&request));
+        let span = self.tracer.build_with_context(builder, &parent);
+        let cx = parent.with_span(span);
+        inject(
+            cx.span().span_context(),
+            parent.baggage(),
+            request.headers_mut(),
+        );
+        let span = HttpSpan::new(cx, tracing::Span::none(), Side::Client);
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(future, span)
+    }
+}
+
+/// The attributes of a client span known before the call.
+fn client_request<B>(request: &Request<B>) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(6);
+    push_method(&mut attributes, request.method());
+    let uri = request.uri();
+    if let Some(host) = uri.host() {
+        attributes.push(KeyValue::new(
+            semconv::SERVER_ADDRESS,
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        ));
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("http") => Some(80),
+            Some("https") => Some(443),
+            _ => None,
+        });
+        if let Some(port) = port {
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+    if let Some(full) = full_url(uri) {
+        attributes.push(KeyValue::new(semconv::URL_FULL, full.into_owned()));
+    }
+    attributes
+}
+
+/// `scheme://host[:port]/path`: no user information, no query.
+fn full_url(uri: &Uri) -> Option<Cow<'_, str>> {
+    let scheme = uri.scheme_str()?;
+    let host = uri.host()?;
+    Some(Cow::Owned(match uri.port() {
+        Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
+        None => format!("{scheme}://{host}{}", uri.path()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_url_drops_user_information_and_query() {
+        let uri: Uri = "https://user:secret@api.example.com:8443/v1/items?token=abc"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            full_url(&uri).unwrap(),
+            "https://api.example.com:8443/v1/items"
+        );
+        let uri: Uri = "http://[::1]/x".parse().unwrap();
+        assert_eq!(full_url(&uri).unwrap(), "http://[::1]/x");
+        let relative: Uri = "/only/a/path".parse().unwrap();
+        assert!(full_url(&relative).is_none());
+    }
+
+    #[test]
+    fn client_attributes_follow_the_conventions() {
+        let request = Request::get("https://api.example.com/v1?q=1")
+            .body(())
+            .unwrap();
+        let attributes = client_request(&request);
+        let get = |key: &str| {
+            attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(get("http.request.method").as_deref(), Some("GET"));
+        assert_eq!(get("server.address").as_deref(), Some("api.example.com"));
+        assert_eq!(get("server.port").as_deref(), Some("443"));
+        assert_eq!(
+            get("url.full").as_deref(),
+            Some("https://api.example.com/v1")
+        );
+
+        let request = Request::builder()
+            .method("PURGE")
+            .uri("http://[::1]:8080/")
+            .body(())
+            .unwrap();
+        let attributes = client_request(&request);
+        let get = |key: &str| {
+            attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(get("http.request.method").as_deref(), Some("_OTHER"));
+        assert_eq!(
+            get("http.request.method_original").as_deref(),
+            Some("PURGE")
+        );
+        assert_eq!(get("server.address").as_deref(), Some("::1"));
+        assert_eq!(get("server.port").as_deref(), Some("8080"));
+    }
+}
