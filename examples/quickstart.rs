@@ -1,4 +1,5 @@
-//! Quickstart: an axum service with correlation IDs and JSON logs, needing nothing else.
+//! Quickstart: an axum service with correlation IDs, OpenTelemetry spans and JSON logs,
+//! needing nothing else.
 //!
 //! Run it:
 //!
@@ -6,6 +7,8 @@
 //! cargo run --example quickstart                 # listens on 127.0.0.1:3000
 //! ADDR=127.0.0.1:18080 cargo run --example quickstart
 //! LOG_FORMAT=text cargo run --example quickstart # human-readable logs
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 cargo run --example quickstart
+//!                                                # also export spans to a collector
 //! ```
 //!
 //! Then, from another terminal:
@@ -20,8 +23,13 @@
 //! - every response carries `x-request-id`: yours when it is valid, a new UUID v7 otherwise;
 //! - every JSON log line of a request has the same top-level `"correlation_id"`, including the
 //!   access-log line (`"target":"tower_telemetry::access_log"`) written when the response ends;
+//! - every line also has `"trace_id"` and `"span_id"`: the server span of the request, made
+//!   whether or not a collector is configured; send a `traceparent` header and the trace ID is
+//!   yours;
 //! - `/users/{id}/summary` calls this service's own `/users/{id}` over HTTP through
-//!   `CorrelationClientLayer`: both requests log the same `correlation_id`.
+//!   `CorrelationClientLayer` and `TraceClientLayer`: both requests log the same
+//!   `correlation_id` and `trace_id`, and with a collector the trace shows server, client and
+//!   server spans.
 //!
 //! Stop it with Ctrl-C (or SIGTERM): in-flight requests finish before it exits.
 
@@ -38,12 +46,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_telemetry::CorrelationLayer;
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::setup::Telemetry;
+use tower_telemetry::trace::{TraceClient, TraceClientLayer};
+use tower_telemetry::{CorrelationLayer, TraceLayer};
 
-/// The HTTP client for outbound calls: hyper-util's client with the correlation header added.
-type HttpClient = CorrelationClient<Client<HttpConnector, Empty<Bytes>>>;
+/// The HTTP client for outbound calls: hyper-util's client, sending the correlation ID and the
+/// trace context.
+type HttpClient = CorrelationClient<TraceClient<Client<HttpConnector, Empty<Bytes>>>>;
 
 #[derive(Clone)]
 struct AppState {
@@ -54,8 +64,9 @@ struct AppState {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // JSON logs on stdout (LOG_FORMAT=text for humans), filtered by RUST_LOG (default info).
-    Telemetry::from_env().init()?;
+    // JSON logs on stdout (LOG_FORMAT=text for humans), filtered by RUST_LOG (default info);
+    // spans exported when OTEL_EXPORTER_OTLP_ENDPOINT is set. Install before building layers.
+    let telemetry = Telemetry::from_env().service_name("quickstart").init()?;
 
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
@@ -65,6 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let client = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
+        .layer(TraceClientLayer::new())
         .service(Client::builder(TokioExecutor::new()).build_http());
     let state = AppState {
         client,
@@ -75,7 +87,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/users/{id}", get(get_user))
         .route("/users/{id}/summary", get(user_summary))
         .with_state(state)
-        // One line: correlation IDs, the request span and the access log for every route.
+        // The server span of each request, continuing the caller's trace.
+        .layer(TraceLayer::new())
+        // Outermost: correlation IDs, the request's log span and the access log.
         .layer(CorrelationLayer::new());
 
     tracing::info!(%addr, "quickstart listening");
@@ -83,6 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("quickstart stopped");
+    telemetry.shutdown()?;
     Ok(())
 }
 

@@ -41,7 +41,7 @@ fn example_binary() -> PathBuf {
 }
 
 #[test]
-fn quickstart_shows_correlation_ids_in_headers_and_logs() {
+fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -89,6 +89,10 @@ fn quickstart_shows_correlation_ids_in_headers_and_logs() {
                 .build_http::<http_body_util::Empty<bytes::Bytes>>();
         let request = http::Request::get(format!("http://{addr}/users/42/summary"))
             .header("x-request-id", "readme-check-1")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
             .body(http_body_util::Empty::new())
             .unwrap();
         let response = client.request(request).await.unwrap();
@@ -110,11 +114,18 @@ fn quickstart_shows_correlation_ids_in_headers_and_logs() {
 
     // Both the summary request and its outbound call to /users/42 log the same ID, and each
     // ends with an access-log line.
+    // Both also carry the caller's trace ID, each with its own server span ID.
     let mut access_paths = Vec::new();
     let mut messages = Vec::new();
+    let mut span_ids = std::collections::BTreeSet::new();
     while access_paths.len() < 2 {
         let line = next_line("the access-log lines");
         assert_eq!(line["correlation_id"], "readme-check-1", "{line}");
+        assert_eq!(
+            line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{line}"
+        );
+        span_ids.insert(line["span_id"].as_str().unwrap().to_owned());
         if line["target"] == "tower_telemetry::access_log" {
             access_paths.push(line["url.path"].as_str().unwrap().to_owned());
         } else {
@@ -124,4 +135,13 @@ fn quickstart_shows_correlation_ids_in_headers_and_logs() {
     access_paths.sort();
     assert_eq!(access_paths, ["/users/42", "/users/42/summary"]);
     assert_eq!(messages, ["building summary", "loading user"]);
+    assert_eq!(
+        span_ids.len(),
+        2,
+        "one server span per request: {span_ids:?}"
+    );
+    assert!(
+        !span_ids.contains("00f067aa0ba902b7"),
+        "the caller's span is the parent, not ours"
+    );
 }

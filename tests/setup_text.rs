@@ -12,7 +12,7 @@ use tower_telemetry::setup::{LogFormat, Telemetry};
 
 #[tokio::test]
 async fn text_lines_name_the_request_span_and_its_id() {
-    Telemetry::from_env()
+    let _telemetry = Telemetry::from_env()
         .log_format(LogFormat::Text)
         .filter("warn")
         .writer(|| common::Capture)

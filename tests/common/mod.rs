@@ -99,7 +99,7 @@ pub fn assert_generated(id: &str) {
 }
 
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static INSTALLED: OnceLock<()> = OnceLock::new();
+static INSTALLED: OnceLock<tower_telemetry::setup::TelemetryGuard> = OnceLock::new();
 
 /// A log writer into memory, read back with `log_lines` and `raw_logs`.
 pub struct Capture;
@@ -123,7 +123,7 @@ pub fn capture_logs() {
             .filter("info,tower_telemetry=debug")
             .writer(|| Capture)
             .init()
-            .unwrap();
+            .unwrap()
     });
 }
 
