@@ -204,3 +204,5 @@ impl Body for SlowBody {
 }
 
 use std::future::Future as _;
+
+pub mod otlp;
