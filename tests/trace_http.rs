@@ -543,3 +543,57 @@ async fn a_traceparent_set_by_the_caller_is_sent_as_is() {
     assert_eq!(span.parent_span_id, SpanId::INVALID);
     assert_eq!(span.span_kind, SpanKind::Client);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn spans_are_made_whatever_the_log_filter_says() {
+    use tracing_subscriber::layer::SubscriberExt;
+    // Everything filtered out, on this thread, where the service runs.
+    let _quiet = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::OFF),
+    );
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let service = ServiceBuilder::new()
+        .layer(TraceLayer::with_tracer(provider.tracer("test")))
+        .service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+        });
+    let response = service.oneshot(http::Request::new(())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(
+        spans.len(),
+        1,
+        "the span exists although no log line would be written"
+    );
+    assert_eq!(spans[0].name, "GET");
+}
+
+#[tokio::test]
+async fn sampling_follows_the_parent_by_default() {
+    let h = Harness::new(|l| l).await;
+    // The caller decided not to sample (flags 00): the parent-based default sampler agrees.
+    let unsampled = format!("00-{TRACE}-{PARENT}-00");
+    fetch(
+        &client(),
+        h.addr,
+        "/users/1",
+        &[
+            ("x-request-id", b"trace-unsampled"),
+            ("traceparent", unsampled.as_bytes()),
+        ],
+    )
+    .await;
+    let line = wait_for_line("trace-unsampled", "request completed").await;
+    assert_eq!(line["trace_id"], TRACE, "the logs still carry the trace ID");
+    let exported = h.exporter.get_finished_spans().unwrap();
+    assert!(
+        exported
+            .iter()
+            .all(|span| attr(span, "correlation_id") != s("trace-unsampled")),
+        "an unsampled span is not exported"
+    );
+}
