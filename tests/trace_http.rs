@@ -420,7 +420,8 @@ async fn a_call_from_a_to_b_is_one_trace_with_server_client_server_spans() {
     )
     .await;
 
-    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    // Sampled and random: both flags travel to B.
+    let traceparent = format!("00-{TRACE}-{PARENT}-03");
     let (status, _, body) = fetch(
         &client(),
         a,
@@ -489,7 +490,7 @@ async fn a_call_from_a_to_b_is_one_trace_with_server_client_server_spans() {
     assert_eq!(b_missing.parent_span_id, to_missing.span_context.span_id());
     assert_eq!(
         seen["traceparent"],
-        format!("00-{TRACE}-{}-01", to_b.span_context.span_id())
+        format!("00-{TRACE}-{}-03", to_b.span_context.span_id())
     );
     assert_eq!(attr(to_b, "http.response.status_code"), i(200));
     assert_eq!(to_b.status, Status::Unset);
@@ -595,5 +596,36 @@ async fn sampling_follows_the_parent_by_default() {
             .iter()
             .all(|span| attr(span, "correlation_id") != s("trace-unsampled")),
         "an unsampled span is not exported"
+    );
+}
+
+#[tokio::test]
+async fn the_peer_address_is_recorded_when_the_server_knows_it() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let addr = serve_with_peer(
+        Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(TraceLayer::with_tracer(provider.tracer("test")).scheme("https")),
+    )
+    .await;
+    fetch(&client(), addr, "/", &[]).await;
+    let mut spans = Vec::new();
+    for _ in 0..200 {
+        spans = exporter.get_finished_spans().unwrap();
+        if !spans.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let span = &spans[0];
+    assert_eq!(attr(span, "client.address"), s("127.0.0.1"));
+    assert!(matches!(attr(span, "client.port"), Some(Value::I64(port)) if port > 0));
+    assert_eq!(
+        attr(span, "url.scheme"),
+        s("https"),
+        "the configured scheme"
     );
 }
