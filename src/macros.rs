@@ -51,3 +51,36 @@ macro_rules! with_level {
         }
     };
 }
+
+/// Defines the error type of a refused input: it carries the reason enum, and its `Display`
+/// names the input and the broken rule, never the input's bytes, so it is safe to log.
+#[allow(unused_macros)]
+macro_rules! refusal_error {
+    ($(#[$meta:meta])* $name:ident($reason:ty), $what:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name {
+            reason: $reason,
+        }
+
+        impl $name {
+            #[allow(dead_code)]
+            pub(crate) fn new(reason: $reason) -> Self {
+                Self { reason }
+            }
+
+            /// The rule the input broke.
+            pub fn reason(&self) -> $reason {
+                self.reason
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!("invalid ", $what, ": {}"), self.reason)
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}

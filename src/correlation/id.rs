@@ -166,33 +166,14 @@ impl From<uuid::Uuid> for CorrelationId {
     }
 }
 
-/// Why a candidate correlation ID was refused.
-///
-/// Its `Display` names the rule that was broken and never repeats the offending bytes, so it is
-/// safe to log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvalidCorrelationId {
-    reason: Reason,
-}
-
-impl InvalidCorrelationId {
-    pub(crate) fn new(reason: Reason) -> Self {
-        Self { reason }
-    }
-
-    /// The rule the candidate broke.
-    pub fn reason(&self) -> Reason {
-        self.reason
-    }
-}
-
-impl fmt::Display for InvalidCorrelationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid correlation ID: {}", self.reason)
-    }
-}
-
-impl std::error::Error for InvalidCorrelationId {}
+refusal_error!(
+    /// Why a candidate correlation ID was refused.
+    ///
+    /// Its `Display` names the rule that was broken and never repeats the offending bytes, so it is
+    /// safe to log.
+    InvalidCorrelationId(Reason),
+    "correlation ID"
+);
 
 /// The rule a refused correlation ID broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -113,26 +113,11 @@ pub(crate) fn encode_baggage(baggage: &Baggage) -> Option<String> {
     Some(out)
 }
 
-/// Why a `baggage` header was refused. Its `Display` names the rule, never the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvalidBaggage {
-    reason: BaggageReason,
-}
-
-impl InvalidBaggage {
-    /// The rule the header broke.
-    pub fn reason(&self) -> BaggageReason {
-        self.reason
-    }
-}
-
-impl fmt::Display for InvalidBaggage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid baggage: {}", self.reason)
-    }
-}
-
-impl std::error::Error for InvalidBaggage {}
+refusal_error!(
+    /// Why a `baggage` header was refused. Its `Display` names the rule, never the bytes.
+    InvalidBaggage(BaggageReason),
+    "baggage"
+);
 
 /// The rule a refused `baggage` header broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

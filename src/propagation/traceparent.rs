@@ -127,30 +127,11 @@ impl TraceParent {
     }
 }
 
-/// Why a `traceparent` value was refused. Its `Display` names the rule, never the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvalidTraceParent {
-    reason: TraceParentReason,
-}
-
-impl InvalidTraceParent {
-    pub(crate) fn new(reason: TraceParentReason) -> Self {
-        Self { reason }
-    }
-
-    /// The rule the value broke.
-    pub fn reason(&self) -> TraceParentReason {
-        self.reason
-    }
-}
-
-impl fmt::Display for InvalidTraceParent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid traceparent: {}", self.reason)
-    }
-}
-
-impl std::error::Error for InvalidTraceParent {}
+refusal_error!(
+    /// Why a `traceparent` value was refused. Its `Display` names the rule, never the bytes.
+    InvalidTraceParent(TraceParentReason),
+    "traceparent"
+);
 
 /// The rule a refused `traceparent` broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -79,26 +79,11 @@ where
     TraceState::from_key_value(members).or(err(R::Key))
 }
 
-/// Why a `tracestate` was refused. Its `Display` names the rule, never the bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InvalidTraceState {
-    reason: TraceStateReason,
-}
-
-impl InvalidTraceState {
-    /// The rule the header broke.
-    pub fn reason(&self) -> TraceStateReason {
-        self.reason
-    }
-}
-
-impl fmt::Display for InvalidTraceState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid tracestate: {}", self.reason)
-    }
-}
-
-impl std::error::Error for InvalidTraceState {}
+refusal_error!(
+    /// Why a `tracestate` was refused. Its `Display` names the rule, never the bytes.
+    InvalidTraceState(TraceStateReason),
+    "tracestate"
+);
 
 /// The rule a refused `tracestate` broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

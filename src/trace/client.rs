@@ -213,18 +213,20 @@ mod tests {
         assert!(full_url(&relative).is_none());
     }
 
+    fn value_of(attributes: &[KeyValue], key: &str) -> Option<String> {
+        attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    }
+
     #[test]
     fn client_attributes_follow_the_conventions() {
         let request = Request::get("https://api.example.com/v1?q=1")
             .body(())
             .unwrap();
         let attributes = client_request(&request);
-        let get = |key: &str| {
-            attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == key)
-                .map(|kv| kv.value.to_string())
-        };
+        let get = |key: &str| value_of(&attributes, key);
         assert_eq!(get("http.request.method").as_deref(), Some("GET"));
         assert_eq!(get("server.address").as_deref(), Some("api.example.com"));
         assert_eq!(get("server.port").as_deref(), Some("443"));
@@ -239,12 +241,7 @@ mod tests {
             .body(())
             .unwrap();
         let attributes = client_request(&request);
-        let get = |key: &str| {
-            attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == key)
-                .map(|kv| kv.value.to_string())
-        };
+        let get = |key: &str| value_of(&attributes, key);
         assert_eq!(get("http.request.method").as_deref(), Some("_OTHER"));
         assert_eq!(
             get("http.request.method_original").as_deref(),
