@@ -629,3 +629,38 @@ async fn the_peer_address_is_recorded_when_the_server_knows_it() {
         "the configured scheme"
     );
 }
+
+#[tokio::test]
+async fn the_client_layer_alone_sends_the_current_correlation_id() {
+    let provider = SdkTracerProvider::builder().build();
+    let echo = serve(Router::new().route(
+        "/",
+        get(|headers: http::HeaderMap| async move {
+            headers
+                .get("x-request-id")
+                .map_or("none".to_owned(), |v| v.to_str().unwrap().to_owned())
+        }),
+    ))
+    .await;
+    let outbound = ServiceBuilder::new()
+        .layer(TraceClientLayer::with_tracer(provider.tracer("test")))
+        .service(client());
+    let call = |outbound: tower_telemetry::trace::TraceClient<HttpClient, _>| async move {
+        let request = http::Request::get(format!("http://{echo}/"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = outbound.oneshot(request).await.unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    let id: tower_telemetry::CorrelationId = "from-scope".parse().unwrap();
+    assert_eq!(id.scope(call(outbound.clone())).await, "from-scope");
+    assert_eq!(
+        call(outbound).await,
+        "none",
+        "outside a request nothing is made up"
+    );
+}

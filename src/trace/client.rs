@@ -26,8 +26,9 @@ use crate::semconv::known_method;
 ///
 /// Wrap any HTTP client that is a `tower::Service<http::Request<B>>`: hyper-util's legacy
 /// client, a tonic `Channel`. A `traceparent` or `baggage` header the caller set is left as it
-/// is. Put [`CorrelationClientLayer`](crate::CorrelationClientLayer) beside it to send the
-/// correlation ID too.
+/// is. The correlation ID of the request being handled is sent in `x-request-id` too (feature
+/// `correlation`); put [`CorrelationClientLayer`](crate::CorrelationClientLayer) before it for
+/// another header name or for IDs on calls made outside requests.
 ///
 /// ```
 /// use tower::ServiceBuilder;
@@ -148,6 +149,19 @@ where
             parent.baggage(),
             request.headers_mut(),
         );
+        // The correlation ID of the request being handled travels with the trace context.
+        // `CorrelationClientLayer` does more (other header names, IDs outside requests); when
+        // it runs first the header is already there and this does nothing.
+        #[cfg(feature = "correlation")]
+        if !request
+            .headers()
+            .contains_key(crate::correlation::X_REQUEST_ID)
+            && let Some(id) = crate::CorrelationId::current()
+        {
+            request
+                .headers_mut()
+                .insert(crate::correlation::X_REQUEST_ID, id.into());
+        }
         let span = HttpSpan::new(cx, tracing::Span::none(), Side::Client);
         let future = {
             let _entered = span.enter();
