@@ -20,15 +20,25 @@ pub mod setup;
 #[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
 pub mod trace;
 
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod classify;
+
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics_layer;
+
 #[cfg(any(feature = "correlation", feature = "trace"))]
 mod request_span;
-#[cfg(any(feature = "correlation", feature = "trace"))]
+#[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
 mod route;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "metrics"))]
 mod semconv;
 
 #[cfg(feature = "correlation")]
 pub use correlation::{CorrelationClientLayer, CorrelationId, CorrelationLayer};
+#[cfg(feature = "metrics")]
+pub use metrics_layer::{MetricsLayer, OperationLayer};
 #[cfg(feature = "trace")]
 pub use trace::TraceLayer;
 

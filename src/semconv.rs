@@ -1,7 +1,9 @@
 //! OpenTelemetry HTTP semantic conventions shared by spans and metrics: bounded method names,
 //! protocol versions, and the server address a request was sent to.
 
-use http::{HeaderMap, Method, Uri, Version};
+use http::Method;
+#[cfg(feature = "trace")]
+use http::{HeaderMap, Uri, Version};
 
 /// The method as the conventions name it: one of the known methods, or `None` for any other
 /// (recorded as `_OTHER`, with the original in `http.request.method_original`).
@@ -21,6 +23,7 @@ pub(crate) fn known_method(method: &Method) -> Option<&'static str> {
 }
 
 /// `network.protocol.version`.
+#[cfg(feature = "trace")]
 pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     Some(match version {
         Version::HTTP_09 => "0.9",
@@ -32,6 +35,7 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     })
 }
 
+#[cfg(feature = "trace")]
 /// `server.address` and `server.port` of an inbound request: from the URI authority (HTTP/2
 /// `:authority`, absolute-form requests), else from the `Host` header. The port is the explicit
 /// one, else the default of `scheme`.
@@ -80,6 +84,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "trace")]
     #[test]
     fn protocol_versions() {
         assert_eq!(protocol_version(Version::HTTP_09), Some("0.9"));
@@ -89,6 +94,7 @@ mod tests {
         assert_eq!(protocol_version(Version::HTTP_3), Some("3"));
     }
 
+    #[cfg(feature = "trace")]
     #[test]
     fn server_address_from_authority_or_host() {
         let mut headers = HeaderMap::new();

@@ -206,3 +206,4 @@ impl Body for SlowBody {
 use std::future::Future as _;
 
 pub mod otlp;
+pub mod prom;

@@ -1,0 +1,76 @@
+//! [`ResponseFuture`]: classifies the response head and hands the record to the body.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use super::ResponseBody;
+use super::record::{Outcome, Record};
+use crate::classify::{ClassifiedResponse, ClassifyResponse, ErrorType};
+
+pin_project! {
+    /// Response future of [`Metrics`](super::Metrics).
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        inner: F,
+        // Both `None` once the response has been handed on.
+        classifier: Option<C>,
+        record: Option<Record>,
+    }
+}
+
+impl<F, C> ResponseFuture<F, C> {
+    pub(crate) fn new(inner: F, classifier: C, record: Record) -> Self {
+        Self {
+            inner,
+            classifier: Some(classifier),
+            record: Some(record),
+        }
+    }
+}
+
+impl<F, C, B, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
+    C: ClassifyResponse,
+    C::FailureClass: ErrorType,
+{
+    type Output = Result<Response<ResponseBody<B, C::ClassifyEos>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let (classifier, mut record) = (this.classifier.take(), this.record.take());
+        Poll::Ready(match result {
+            Ok(response) => {
+                let (mut eos, mut failure) = (None, None);
+                if let (Some(classifier), Some(record)) = (classifier, record.as_mut()) {
+                    record.head(response.status());
+                    match classifier.classify_response(&response) {
+                        ClassifiedResponse::Ready(Ok(())) => {}
+                        // Decided by the head; the measurement still waits for the body.
+                        ClassifiedResponse::Ready(Err(class)) => failure = Some(class),
+                        ClassifiedResponse::RequiresEos(classify_eos) => eos = Some(classify_eos),
+                    }
+                }
+                Ok(response.map(|body| ResponseBody::new(body, record, eos, failure)))
+            }
+            Err(err) => {
+                if let Some(mut record) = record {
+                    record.finish(Outcome::Error(std::any::type_name::<E>()));
+                }
+                Err(err)
+            }
+        })
+    }
+}
+
+impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

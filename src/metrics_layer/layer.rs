@@ -1,0 +1,245 @@
+//! [`MetricsLayer`] and [`MetricsClientLayer`]: configuration.
+
+use std::sync::Arc;
+
+use metrics::{Gauge, Histogram, Unit};
+use tower_layer::Layer;
+
+use super::labels::LabelSets;
+use super::service::Metrics;
+use crate::classify::{ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures};
+
+/// The default cap on distinct label sets per metric.
+pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
+
+/// The bucket boundaries, in seconds, the OpenTelemetry HTTP semantic conventions advise for
+/// request durations. The `metrics` facade leaves buckets to the exporter: the `setup` helper
+/// uses these, and so should a Prometheus exporter you install yourself.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+#[derive(Debug)]
+pub(crate) struct Names {
+    pub(crate) duration: &'static str,
+    pub(crate) active: &'static str,
+}
+
+const SERVER: Names = Names {
+    duration: "http.server.request.duration",
+    active: "http.server.active_requests",
+};
+const CLIENT: Names = Names {
+    duration: "http.client.request.duration",
+    active: "http.client.active_requests",
+};
+
+/// What every clone of a layer and its services share: configuration and registered handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) side: Side,
+    pub(crate) names: Names,
+    pub(crate) scheme: &'static str,
+    pub(crate) until_first_byte: bool,
+    /// `[method, scheme, route or host, status, error.type]`.
+    pub(crate) durations: LabelSets<5, Histogram>,
+    /// `[method, scheme]`.
+    pub(crate) active: LabelSets<2, Gauge>,
+}
+
+/// Settings shared by both layers, turned into [`Shared`] when the layer is built.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    side: Side,
+    scheme: &'static str,
+    until_first_byte: bool,
+    max_label_sets: usize,
+}
+
+impl Settings {
+    fn build(self) -> Arc<Shared> {
+        let (names, third) = match self.side {
+            Side::Server => (SERVER, "http.route"),
+            Side::Client => (CLIENT, "server.address"),
+        };
+        metrics::describe_histogram!(
+            names.duration,
+            Unit::Seconds,
+            "Duration of HTTP requests, to the end of the response body."
+        );
+        metrics::describe_gauge!(names.active, "Number of HTTP requests in flight.");
+        Arc::new(Shared {
+            side: self.side,
+            durations: LabelSets::new(
+                [
+                    "http.request.method",
+                    "url.scheme",
+                    third,
+                    "http.response.status_code",
+                    "error.type",
+                ],
+                self.max_label_sets,
+            ),
+            active: LabelSets::new(["http.request.method", "url.scheme"], self.max_label_sets),
+            names,
+            scheme: self.scheme,
+            until_first_byte: self.until_first_byte,
+        })
+    }
+}
+
+macro_rules! metrics_layer {
+    ($(#[$doc:meta])* $name:ident, $side:expr, $default:ty, $default_expr:expr, $default_doc:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        #[must_use]
+        pub struct $name<M = $default> {
+            classifier: M,
+            settings: Settings,
+            shared: Arc<Shared>,
+        }
+
+        impl<M: Clone> Clone for $name<M> {
+            fn clone(&self) -> Self {
+                Self {
+                    classifier: self.classifier.clone(),
+                    settings: self.settings,
+                    shared: Arc::clone(&self.shared),
+                }
+            }
+        }
+
+        impl $name {
+            /// The layer with its defaults: the classifier below, durations to the end of the
+            /// response body, scheme `http`, at most 2,000 label sets per metric.
+            pub fn new() -> Self {
+                let settings = Settings {
+                    side: $side,
+                    scheme: "http",
+                    until_first_byte: false,
+                    max_label_sets: DEFAULT_MAX_LABEL_SETS,
+                };
+                Self {
+                    classifier: $default_expr,
+                    settings,
+                    shared: settings.build(),
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<M> $name<M> {
+            fn with_settings(self, f: impl FnOnce(&mut Settings)) -> Self {
+                let mut settings = self.settings;
+                f(&mut settings);
+                Self {
+                    classifier: self.classifier,
+                    settings,
+                    shared: settings.build(),
+                }
+            }
+
+            /// Sets the success/failure policy: any `tower_http` classifier whose failure class
+            /// has a bounded [`ErrorType`](crate::classify::ErrorType), such as those in
+            /// [`classify`](crate::classify).
+            ///
+            #[doc = $default_doc]
+            pub fn classifier<N>(self, classifier: N) -> $name<N> {
+                $name {
+                    classifier,
+                    settings: self.settings,
+                    shared: self.shared,
+                }
+            }
+
+            /// Measures durations to the response head (time to first byte) instead of the end
+            /// of the body. The outcome is still decided at the end of the body.
+            ///
+            /// Defaults to `false`.
+            pub fn until_first_byte(self, until_first_byte: bool) -> Self {
+                self.with_settings(|s| s.until_first_byte = until_first_byte)
+            }
+
+            /// Sets the `url.scheme` label.
+            ///
+            /// Defaults to `http`.
+            pub fn scheme(self, scheme: &'static str) -> Self {
+                self.with_settings(|s| s.scheme = scheme)
+            }
+
+            /// Sets the most distinct label sets each metric of this layer registers; the
+            /// rest share one series labelled `otel.metric.overflow="true"`.
+            ///
+            /// Defaults to 2,000.
+            pub fn max_label_sets(self, max: usize) -> Self {
+                self.with_settings(|s| s.max_label_sets = max)
+            }
+        }
+
+        impl<S, M: Clone> Layer<S> for $name<M> {
+            type Service = Metrics<S, M>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                Metrics {
+                    inner,
+                    classifier: self.classifier.clone(),
+                    shared: Arc::clone(&self.shared),
+                }
+            }
+        }
+    };
+}
+
+metrics_layer!(
+    /// Records the RED metrics of an HTTP server: `http.server.request.duration` (seconds,
+    /// labelled `http.request.method`, `url.scheme`, `http.route`,
+    /// `http.response.status_code`, and `error.type` on failures) and
+    /// `http.server.active_requests`. See the [module docs](super) for names and labels.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tower_telemetry::MetricsLayer;
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/users/{id}", get(|| async { "ok" }))
+    ///     .layer(MetricsLayer::new());
+    /// ```
+    MetricsLayer,
+    Side::Server,
+    SharedClassifier<ServerErrorsAsFailures>,
+    ServerErrorsAsFailures::make_classifier(),
+    "Defaults to `ServerErrorsAsFailures` (5xx are failures)."
+);
+
+metrics_layer!(
+    /// Records the RED metrics of an HTTP client: `http.client.request.duration` (seconds,
+    /// labelled `http.request.method`, `url.scheme`, `server.address`,
+    /// `http.response.status_code`, and `error.type` on failures) and
+    /// `http.client.active_requests`.
+    ///
+    /// ```
+    /// use tower::ServiceBuilder;
+    /// use tower_telemetry::metrics_layer::MetricsClientLayer;
+    ///
+    /// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+    ///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    /// let client = ServiceBuilder::new().layer(MetricsClientLayer::new()).service(client);
+    /// # let _ = client;
+    /// ```
+    MetricsClientLayer,
+    Side::Client,
+    SharedClassifier<StatusInRangeAsFailures>,
+    StatusInRangeAsFailures::new_for_client_and_server_errors().into_make_classifier(),
+    "Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures)."
+);

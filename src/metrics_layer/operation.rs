@@ -1,0 +1,281 @@
+//! [`OperationLayer`]: duration and outcome of a named operation, for any `tower::Service`.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use metrics::{Histogram, Unit};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::labels::{LabelSets, Values};
+use super::layer::DEFAULT_MAX_LABEL_SETS;
+use super::record::CANCELLED;
+
+const DURATION: &str = "operation.duration";
+
+/// Records `operation.duration` (seconds, labelled `operation`, and `error.type` on failures)
+/// for every call of the wrapped service: a background job, an outbound call, a route.
+///
+/// Works on any `tower::Service<Req>`. By default a call is a failure when it returns `Err`;
+/// [`classifier`](Self::classifier) can also call some `Ok` responses failures. A call whose
+/// future is dropped before it completes is recorded with `error.type="cancelled"`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use tower_telemetry::metrics_layer::OperationLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // A background job as a service: `billing.sync` gets a latency histogram and success rate.
+/// let sync = ServiceBuilder::new()
+///     .layer(OperationLayer::new("billing.sync"))
+///     .service(service_fn(|batch: u32| async move {
+///         if batch % 10 == 0 { Err("ledger unavailable") } else { Ok(batch) }
+///     }));
+/// assert_eq!(sync.oneshot(7).await, Ok(7));
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct OperationLayer<C = Results> {
+    shared: Arc<OperationShared>,
+    classifier: C,
+}
+
+impl<C: Clone> Clone for OperationLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OperationShared {
+    name: Cow<'static, str>,
+    /// `[operation, error.type]`.
+    durations: LabelSets<2, Histogram>,
+}
+
+impl OperationLayer {
+    /// Records the operation `name` (for example `auth.login`, `billing.sync`,
+    /// `ai.request`); `Err` results are failures.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        metrics::describe_histogram!(
+            DURATION,
+            Unit::Seconds,
+            "Duration of named operations, labelled with their outcome."
+        );
+        Self {
+            shared: Arc::new(OperationShared {
+                name: name.into(),
+                durations: LabelSets::new(["operation", "error.type"], DEFAULT_MAX_LABEL_SETS),
+            }),
+            classifier: Results,
+        }
+    }
+}
+
+impl<C> OperationLayer<C> {
+    /// Sets which successful responses count as failures, and with which `error.type`.
+    ///
+    /// Defaults to [`Results`]: every `Ok` is a success.
+    pub fn classifier<D>(self, classifier: D) -> OperationLayer<D> {
+        OperationLayer {
+            shared: self.shared,
+            classifier,
+        }
+    }
+}
+
+impl<S, C: Clone> Layer<S> for OperationLayer<C> {
+    type Service = Operation<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Operation {
+            inner,
+            shared: Arc::clone(&self.shared),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+/// Why an `Ok` response counts as a failure: its `error.type` label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// An HTTP status, recorded as its three digits.
+    Status(http::StatusCode),
+    /// A fixed name from a bounded set, such as `timeout` or `rejected`.
+    Named(&'static str),
+}
+
+impl Failure {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Status(status) => status.as_str(),
+            Self::Named(name) => name,
+        }
+    }
+}
+
+/// Decides whether a successful response of type `R` is a failure.
+///
+/// Implemented by [`Results`], [`HttpStatuses`], and closures `Fn(&R) -> Option<Failure>`.
+pub trait ClassifyOutcome<R> {
+    /// `None` for a success, else why it failed.
+    fn classify(&self, response: &R) -> Option<Failure>;
+}
+
+/// Every `Ok` response is a success; only `Err` fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Results;
+
+impl<R> ClassifyOutcome<R> for Results {
+    fn classify(&self, _response: &R) -> Option<Failure> {
+        None
+    }
+}
+
+/// For HTTP responses: a 5xx status is a failure (`error.type` is the status).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpStatuses;
+
+impl<B> ClassifyOutcome<http::Response<B>> for HttpStatuses {
+    fn classify(&self, response: &http::Response<B>) -> Option<Failure> {
+        let status = response.status();
+        status.is_server_error().then_some(Failure::Status(status))
+    }
+}
+
+impl<R, F> ClassifyOutcome<R> for F
+where
+    F: Fn(&R) -> Option<Failure>,
+{
+    fn classify(&self, response: &R) -> Option<Failure> {
+        self(response)
+    }
+}
+
+/// Middleware that records a named operation. Made by [`OperationLayer`].
+#[derive(Debug)]
+pub struct Operation<S, C = Results> {
+    inner: S,
+    shared: Arc<OperationShared>,
+    classifier: C,
+}
+
+impl<S: Clone, C: Clone> Clone for Operation<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<S, C> Operation<S, C> {
+    define_inner_service_accessors!();
+}
+
+impl<S, C, Req> Service<Req> for Operation<S, C>
+where
+    S: Service<Req>,
+    C: ClassifyOutcome<S::Response> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = OperationFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        OperationFuture {
+            inner: self.inner.call(request),
+            guard: Guard {
+                shared: Arc::clone(&self.shared),
+                start: Instant::now(),
+                done: false,
+            },
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`Operation`].
+    pub struct OperationFuture<F, C> {
+        #[pin]
+        inner: F,
+        guard: Guard,
+        classifier: C,
+    }
+}
+
+impl<F, C, R, E> Future for OperationFuture<F, C>
+where
+    F: Future<Output = Result<R, E>>,
+    C: ClassifyOutcome<R>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        match &result {
+            Ok(response) => {
+                let failure = this.classifier.classify(response);
+                this.guard.finish(failure.as_ref().map(Failure::as_str));
+            }
+            Err(_) => this.guard.finish(Some(std::any::type_name::<E>())),
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<F, C> std::fmt::Debug for OperationFuture<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperationFuture")
+            .field("operation", &self.guard.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records the call once: when it completes, or as cancelled when dropped first.
+struct Guard {
+    shared: Arc<OperationShared>,
+    start: Instant,
+    done: bool,
+}
+
+impl Guard {
+    fn finish(&mut self, error_type: Option<&str>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let shared = &self.shared;
+        shared
+            .durations
+            .get(&Values([Some(&shared.name), error_type]), |labels| {
+                metrics::histogram!(DURATION, labels)
+            })
+            .record(elapsed);
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.finish(Some(CANCELLED));
+    }
+}

@@ -1,0 +1,454 @@
+//! Request metrics through the real Prometheus exporter: a real axum server on 127.0.0.1 with
+//! `MetricsLayer`, a real hyper client behind `MetricsClientLayer`, named operations, and the
+//! cardinality cap under a scan of 100,000 random hosts, paths and methods.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::routing::{any, get};
+use common::prom::{prometheus, samples, value};
+use common::*;
+use http::StatusCode;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_telemetry::classify::{GrpcErrorsAsFailures, StatusClassifier};
+use tower_telemetry::metrics_layer::{
+    Failure, HttpStatuses, MetricsClientLayer, MetricsLayer, OperationLayer,
+};
+
+const DURATION: &str = "http_server_request_duration_seconds_count";
+const ACTIVE: &str = "http_server_active_requests";
+
+/// A router whose routes carry a unique prefix, so tests sharing the recorder do not mix.
+fn app<M>(prefix: &str, layer: MetricsLayer<M>) -> Router
+where
+    M: tower_telemetry::classify::MakeClassifier + Clone + Send + Sync + 'static,
+    M::FailureClass: tower_telemetry::classify::ErrorType + Send + 'static,
+    M::Classifier: Send + 'static,
+    M::ClassifyEos: Send + 'static,
+{
+    prometheus();
+    Router::new()
+        .route(&format!("/{prefix}/users/{{id}}"), get(|| async { "user" }))
+        .route(
+            &format!("/{prefix}/fail"),
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        )
+        .route(
+            &format!("/{prefix}/missing"),
+            get(|| async { StatusCode::NOT_FOUND }),
+        )
+        .route(&format!("/{prefix}/any"), any(|| async { "any" }))
+        .route(
+            &format!("/{prefix}/stream/{{chunks}}"),
+            get(|Path(chunks): Path<usize>| async move {
+                Body::new(SlowBody::new(chunks, Duration::from_millis(40)))
+            }),
+        )
+        .layer(layer)
+}
+
+fn labels<'a>(
+    method: &'a str,
+    route: &'a str,
+    status: &'a str,
+    error: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut labels = vec![
+        ("http_request_method", method),
+        ("url_scheme", "http"),
+        ("http_route", route),
+        ("http_response_status_code", status),
+    ];
+    if let Some(error) = error {
+        labels.push(("error_type", error));
+    }
+    labels
+}
+
+#[tokio::test]
+async fn server_requests_are_counted_by_route_status_and_outcome() {
+    let addr = serve(app("red", MetricsLayer::new())).await;
+    let client = client();
+    for _ in 0..3 {
+        fetch(&client, addr, "/red/users/7", &[]).await;
+    }
+    fetch(&client, addr, "/red/fail", &[]).await;
+    fetch(&client, addr, "/red/missing", &[]).await;
+    let purge = http::Request::builder()
+        .method("PURGE")
+        .uri(format!("http://{addr}/red/any"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    client.request(purge).await.unwrap();
+
+    assert_eq!(
+        value(DURATION, &labels("GET", "/red/users/{id}", "200", None)),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(DURATION, &labels("GET", "/red/fail", "500", Some("500"))),
+        Some(1.0),
+        "5xx fails"
+    );
+    assert_eq!(
+        value(DURATION, &labels("GET", "/red/missing", "404", None)),
+        Some(1.0),
+        "4xx does not"
+    );
+    assert_eq!(
+        value(DURATION, &labels("_OTHER", "/red/any", "200", None)),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            ACTIVE,
+            &[("http_request_method", "GET"), ("url_scheme", "http")]
+        ),
+        Some(0.0)
+    );
+    let text = prometheus().render();
+    assert!(
+        text.contains("# TYPE http_server_request_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_server_request_duration_seconds_bucket{http_request_method="GET",url_scheme="http",http_route="/red/users/{id}",http_response_status_code="200",le="0.005"}"#),
+        "conventional buckets: {text}"
+    );
+}
+
+#[tokio::test]
+async fn four_xx_can_count_as_failures() {
+    let layer = MetricsLayer::new().classifier(StatusClassifier::new(|s: StatusCode| {
+        s.is_client_error() || s.is_server_error()
+    }));
+    let addr = serve(app("strict", layer)).await;
+    fetch(&client(), addr, "/strict/missing", &[]).await;
+    assert_eq!(
+        value(
+            DURATION,
+            &labels("GET", "/strict/missing", "404", Some("404"))
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn duration_covers_the_body_or_only_the_head() {
+    let full = serve(app("full", MetricsLayer::new())).await;
+    let head = serve(app("head", MetricsLayer::new().until_first_byte(true))).await;
+    let client = client();
+    fetch(&client, full, "/full/stream/3", &[]).await;
+    fetch(&client, head, "/head/stream/3", &[]).await;
+    let sum = |route: &str| {
+        value(
+            "http_server_request_duration_seconds_sum",
+            &labels("GET", route, "200", None),
+        )
+        .unwrap()
+    };
+    assert!(
+        sum("/full/stream/{chunks}") >= 0.12,
+        "three chunks 40 ms apart"
+    );
+    assert!(
+        sum("/head/stream/{chunks}") < 0.04,
+        "the head comes before the first chunk"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_is_cancelled_and_the_gauge_returns_to_zero() {
+    let addr = serve(app("gone", MetricsLayer::new().scheme("https"))).await;
+    let client = client();
+    let request = http::Request::get(format!("http://{addr}/gone/stream/1000000"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let mut body = response.into_body();
+    http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    let active = [("http_request_method", "GET"), ("url_scheme", "https")];
+    assert_eq!(
+        value(ACTIVE, &active),
+        Some(1.0),
+        "in flight while streaming"
+    );
+    drop(body);
+    drop(client);
+    let cancelled = [
+        ("http_request_method", "GET"),
+        ("url_scheme", "https"),
+        ("http_route", "/gone/stream/{chunks}"),
+        ("http_response_status_code", "200"),
+        ("error_type", "cancelled"),
+    ];
+    for _ in 0..200 {
+        if value(DURATION, &cancelled) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(value(DURATION, &cancelled), Some(1.0));
+    assert_eq!(value(ACTIVE, &active), Some(0.0));
+}
+
+#[tokio::test]
+async fn client_calls_are_recorded_with_the_server_address() {
+    let addr = serve(app("upstream", MetricsLayer::new())).await;
+    let client = ServiceBuilder::new()
+        .layer(MetricsClientLayer::new())
+        .service(client());
+    for path in ["/upstream/users/1", "/upstream/missing"] {
+        let request = http::Request::get(format!("http://localhost:{}{path}", addr.port()))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = client.clone().oneshot(request).await.unwrap();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+    }
+    let client_labels = |status: &'static str, error: Option<&'static str>| {
+        let mut labels = vec![
+            ("http_request_method", "GET"),
+            ("url_scheme", "http"),
+            ("server_address", "localhost"),
+            ("http_response_status_code", status),
+        ];
+        labels.extend(error.map(|e| ("error_type", e)));
+        labels
+    };
+    let name = "http_client_request_duration_seconds_count";
+    assert_eq!(value(name, &client_labels("200", None)), Some(1.0));
+    assert_eq!(
+        value(name, &client_labels("404", Some("404"))),
+        Some(1.0),
+        "4xx fails a client call"
+    );
+}
+
+#[tokio::test]
+async fn grpc_status_in_trailers_decides_the_outcome() {
+    prometheus();
+    let service = ServiceBuilder::new()
+        .layer(MetricsLayer::new().classifier(GrpcErrorsAsFailures::make_classifier()))
+        .service(service_fn(|request: http::Request<()>| async move {
+            let code = request
+                .uri()
+                .path()
+                .trim_start_matches("/grpc-trailers/")
+                .to_owned();
+            let body = http_body_util::BodyExt::with_trailers(
+                http_body_util::Full::new(bytes::Bytes::from_static(b"message")),
+                async move {
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", code.parse().unwrap());
+                    Some(Ok::<_, std::convert::Infallible>(trailers))
+                },
+            );
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .body(body)
+                    .unwrap(),
+            )
+        }));
+    for code in ["0", "5"] {
+        let request = http::Request::post(format!("/grpc-trailers/{code}"))
+            .body(())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+    }
+    let text = prometheus().render();
+    let outcomes: Vec<_> = samples(&text)
+        .into_iter()
+        .filter(|s| {
+            s.name == DURATION
+                && s.labels.get("http_request_method").map(String::as_str) == Some("POST")
+                && !s.labels.contains_key("http_route")
+        })
+        .map(|s| (s.labels.get("error_type").cloned(), s.value))
+        .collect();
+    assert!(
+        outcomes.contains(&(None, 1.0)),
+        "grpc-status 0 is a success: {outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&(Some("5".to_owned()), 1.0)),
+        "grpc-status 5 in trailers fails: {outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn named_operations_record_duration_and_outcome() {
+    prometheus();
+    // A background job: `Err` fails.
+    let job = ServiceBuilder::new()
+        .layer(OperationLayer::new("billing.sync"))
+        .service(service_fn(|batch: u32| async move {
+            if batch.is_multiple_of(4) {
+                Err("ledger unavailable")
+            } else {
+                Ok(batch)
+            }
+        }));
+    for batch in 1..=8 {
+        let _ = job.clone().oneshot(batch).await;
+    }
+    // An outbound call that times out is a failure although it returned `Ok`.
+    let ai = ServiceBuilder::new()
+        .layer(
+            OperationLayer::new("ai.request").classifier(|answer: &Option<&str>| {
+                answer.is_none().then_some(Failure::Named("timeout"))
+            }),
+        )
+        .service(service_fn(|prompt: &'static str| async move {
+            Ok::<_, std::convert::Infallible>((!prompt.is_empty()).then_some("answer"))
+        }));
+    ai.clone().oneshot("hello").await.unwrap();
+    ai.clone().oneshot("").await.unwrap();
+    // A route: 5xx fails.
+    let login = ServiceBuilder::new()
+        .layer(OperationLayer::new("auth.login").classifier(HttpStatuses))
+        .service(service_fn(|ok: bool| async move {
+            let status = if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder().status(status).body(()).unwrap(),
+            )
+        }));
+    login.clone().oneshot(true).await.unwrap();
+    login.clone().oneshot(false).await.unwrap();
+    // A call dropped before it completes.
+    let slow = ServiceBuilder::new()
+        .layer(OperationLayer::new("slow.call"))
+        .service(service_fn(|()| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, std::convert::Infallible>(())
+        }));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), slow.oneshot(()))
+            .await
+            .is_err()
+    );
+
+    let count = "operation_duration_seconds_count";
+    let error = std::any::type_name::<&str>();
+    assert_eq!(value(count, &[("operation", "billing.sync")]), Some(6.0));
+    assert_eq!(
+        value(
+            count,
+            &[("operation", "billing.sync"), ("error_type", error)]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(value(count, &[("operation", "ai.request")]), Some(1.0));
+    assert_eq!(
+        value(
+            count,
+            &[("operation", "ai.request"), ("error_type", "timeout")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value(count, &[("operation", "auth.login")]), Some(1.0));
+    assert_eq!(
+        value(count, &[("operation", "auth.login"), ("error_type", "503")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            count,
+            &[("operation", "slow.call"), ("error_type", "cancelled")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_scan_of_100000_random_hosts_paths_and_methods_stays_bounded() {
+    prometheus();
+    const MAX: usize = 50;
+    // A server behind an axum router: raw paths never become labels.
+    let router = app("scan", MetricsLayer::new().max_label_sets(MAX));
+    // A client: every host is a label value, so only the cap bounds it.
+    let transport = service_fn(|_: http::Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(
+            http_body_util::Empty::<bytes::Bytes>::new(),
+        ))
+    });
+    let client = ServiceBuilder::new()
+        .layer(MetricsClientLayer::new().max_label_sets(MAX))
+        .service(transport);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..100_000u32 {
+        let n = next();
+        let method = http::Method::from_bytes(format!("M{:X}", n % 100_000).as_bytes()).unwrap();
+        let request = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("/scan/{n:x}/{i}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert!(response.status().is_client_error());
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://h{n:x}.example/"))
+            .body(())
+            .unwrap();
+        client.clone().oneshot(request).await.unwrap();
+    }
+    let text = prometheus().render();
+    let server_series = samples(&text)
+        .into_iter()
+        .filter(|s| {
+            s.name == DURATION
+                && s.labels.get("url_scheme").map(String::as_str) == Some("http")
+                && !s.labels.contains_key("http_route")
+                && s.labels
+                    .get("http_response_status_code")
+                    .map(String::as_str)
+                    == Some("404")
+        })
+        .count();
+    assert!(
+        server_series <= 2,
+        "random paths and methods map to _OTHER and no route: {server_series}"
+    );
+    let client_series: Vec<_> = samples(&text)
+        .into_iter()
+        .filter(|s| {
+            s.name == "http_client_request_duration_seconds_count"
+                && s.labels
+                    .get("server_address")
+                    .is_some_and(|a| a.ends_with(".example"))
+        })
+        .collect();
+    assert_eq!(client_series.len(), MAX, "the cap holds");
+    let overflow = value(
+        "http_client_request_duration_seconds_count",
+        &[("otel_metric_overflow", "true")],
+    )
+    .unwrap();
+    let counted: f64 = client_series.iter().map(|s| s.value).sum::<f64>() + overflow;
+    assert_eq!(counted, 100_000.0, "every call is still counted");
+}
