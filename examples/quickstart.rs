@@ -1,11 +1,11 @@
-//! Quickstart: an axum service with correlation IDs, OpenTelemetry spans and JSON logs,
-//! needing nothing else.
+//! Quickstart: an axum service with correlation IDs, OpenTelemetry spans, JSON logs and
+//! Prometheus metrics, needing nothing else.
 //!
 //! Run it:
 //!
 //! ```sh
 //! cargo run --example quickstart                 # listens on 127.0.0.1:3000
-//! ADDR=127.0.0.1:18080 cargo run --example quickstart
+//! ADDR=127.0.0.1:18080 METRICS_ADDR=127.0.0.1:19464 cargo run --example quickstart
 //! LOG_FORMAT=text cargo run --example quickstart # human-readable logs
 //! OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 cargo run --example quickstart
 //!                                                # also export spans to a collector
@@ -17,6 +17,9 @@
 //! curl -i http://127.0.0.1:3000/users/42
 //! curl -i -H 'x-request-id: my-first-request' http://127.0.0.1:3000/users/42/summary
 //! curl -i -H 'x-request-id: bad value!' http://127.0.0.1:3000/users/42
+//! curl -i -X POST -d 'secret' http://127.0.0.1:3000/login
+//! curl -i http://127.0.0.1:3000/users/42/ai-summary
+//! curl -s http://127.0.0.1:9464/metrics
 //! ```
 //!
 //! What to look at:
@@ -29,15 +32,22 @@
 //! - `/users/{id}/summary` calls this service's own `/users/{id}` over HTTP through
 //!   `CorrelationClientLayer` and `TraceClientLayer`: both requests log the same
 //!   `correlation_id` and `trace_id`, and with a collector the trace shows server, client and
-//!   server spans.
+//!   server spans;
+//! - `GET /metrics` on `METRICS_ADDR` (default 127.0.0.1:9464): `http_server_request_duration_seconds`
+//!   by route, status and `error_type`, `http_server_active_requests`, and
+//!   `operation_duration_seconds` for three named operations: `auth.login` (the login route),
+//!   `ai.request` (a SIMULATED AI call: a sleep that sometimes times out) and `billing.sync` (a
+//!   SIMULATED background job every 2 s that sometimes fails).
 //!
 //! Stop it with Ctrl-C (or SIGTERM): in-flight requests finish before it exits.
 
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -45,11 +55,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
+use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
-use tower_telemetry::{CorrelationLayer, TraceLayer};
+use tower_telemetry::{CorrelationLayer, MetricsLayer, OperationLayer, TraceLayer};
 
 /// The HTTP client for outbound calls: hyper-util's client, sending the correlation ID and the
 /// trace context.
@@ -65,8 +76,28 @@ struct AppState {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // JSON logs on stdout (LOG_FORMAT=text for humans), filtered by RUST_LOG (default info);
-    // spans exported when OTEL_EXPORTER_OTLP_ENDPOINT is set. Install before building layers.
+    // spans exported when OTEL_EXPORTER_OTLP_ENDPOINT is set; the Prometheus recorder.
+    // Install before building layers.
     let telemetry = Telemetry::from_env().service_name("quickstart").init()?;
+
+    // Prometheus scrapes its own address, so the metrics endpoint is not in the app's metrics.
+    let metrics_addr: SocketAddr = std::env::var("METRICS_ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:9464".to_owned())
+        .parse()?;
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_addr).await?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let prometheus = telemetry.prometheus().cloned();
+    let metrics_app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let body = prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
+            async move { ([("content-type", "text/plain; version=0.0.4")], body) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(metrics_listener, metrics_app).await });
+
+    // SIMULATED background job: `billing.sync` every 2 s, about one run in five fails.
+    tokio::spawn(billing_sync());
 
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
@@ -86,13 +117,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/users/{id}", get(get_user))
         .route("/users/{id}/summary", get(user_summary))
+        .route("/users/{id}/ai-summary", get(ai_summary))
+        // The login route is also the `auth.login` operation: its success rate is one query.
+        .route(
+            "/login",
+            post(login).layer(OperationLayer::new("auth.login").classifier(HttpStatuses)),
+        )
         .with_state(state)
+        // Duration, outcome and in-flight requests per route.
+        .layer(MetricsLayer::new())
         // The server span of each request, continuing the caller's trace.
         .layer(TraceLayer::new())
         // Outermost: correlation IDs, the request's log span and the access log.
         .layer(CorrelationLayer::new());
 
-    tracing::info!(%addr, "quickstart listening");
+    tracing::info!(%addr, %metrics_addr, "quickstart listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -140,6 +179,87 @@ async fn user_summary(
         "user": user,
         "correlation_id": correlation_id.as_str(),
     })))
+}
+
+/// `POST /login`: the body is the password; `secret` lets you in, anything else is a 401 (the
+/// client's error, so still a success for the `auth.login` operation).
+async fn login(password: String) -> StatusCode {
+    if password.trim() == "secret" {
+        tracing::info!("login accepted");
+        StatusCode::OK
+    } else {
+        tracing::info!("login refused");
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// `GET /users/{id}/ai-summary`: asks a SIMULATED AI service, measured as the `ai.request`
+/// operation; a timeout counts as a failure.
+async fn ai_summary(Path(id): Path<u32>) -> Result<Json<Value>, StatusCode> {
+    let ai = ServiceBuilder::new()
+        .layer(OperationLayer::new("ai.request").classifier(
+            |answer: &Option<String>| answer.is_none().then_some(Failure::Named("timeout")),
+        ))
+        .service(service_fn(simulated_ai));
+    match ai.oneshot(id).await {
+        Ok(Some(summary)) => Ok(Json(json!({ "id": id, "summary": summary }))),
+        Ok(None) => {
+            tracing::warn!(user.id = id, "the AI service timed out");
+            Err(StatusCode::GATEWAY_TIMEOUT)
+        }
+        Err(never) => match never {},
+    }
+}
+
+/// SIMULATED: an AI call taking 20 to 200 ms, timing out (no answer) about one time in ten.
+async fn simulated_ai(id: u32) -> Result<Option<String>, std::convert::Infallible> {
+    let roll = random();
+    tokio::time::sleep(Duration::from_millis(20 + roll % 180)).await;
+    Ok((roll % 10 != 0).then(|| format!("user {id} likes observability")))
+}
+
+/// SIMULATED: a billing sync job every 2 s, measured as the `billing.sync` operation.
+async fn billing_sync() {
+    let job = ServiceBuilder::new()
+        .layer(OperationLayer::new("billing.sync"))
+        .service(service_fn(|run: u64| async move {
+            let roll = random();
+            tokio::time::sleep(Duration::from_millis(50 + roll % 250)).await;
+            if roll % 5 == 0 {
+                Err("SIMULATED: the ledger did not answer")
+            } else {
+                Ok(run)
+            }
+        }));
+    let mut interval = tokio::time::interval(Duration::from_secs(2));
+    for run in 0u64.. {
+        interval.tick().await;
+        match job.clone().oneshot(run).await {
+            Ok(_) => tracing::info!(run, "billing sync done"),
+            Err(err) => tracing::warn!(run, error = err, "billing sync failed"),
+        }
+    }
+}
+
+/// A small xorshift generator for the simulations; not for anything that matters.
+fn random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+                | 1,
+        );
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        x
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -40,16 +40,45 @@ fn example_binary() -> PathBuf {
     binary
 }
 
+/// `promtool check metrics`, from the Debian package `prometheus` that `scripts/test` installs.
+fn check_with_promtool(exposition: &str) {
+    use std::io::Write;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed: run the tests with scripts/test, which installs it");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let addr = format!("127.0.0.1:{}", free_port());
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(example_binary())
         .env("ADDR", &addr)
+        .env("METRICS_ADDR", &metrics_addr)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -83,7 +112,7 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
         .enable_all()
         .build()
         .unwrap();
-    let (status, id, body) = runtime.block_on(async {
+    let (status, id, body, metrics) = runtime.block_on(async {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http::<http_body_util::Empty<bytes::Bytes>>();
@@ -105,12 +134,37 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
             .await
             .unwrap()
             .to_bytes();
-        (status, id, serde_json::from_slice::<Value>(&body).unwrap())
+        let metrics = client
+            .request(
+                http::Request::get(format!("http://{metrics_addr}/metrics"))
+                    .body(http_body_util::Empty::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let metrics = http_body_util::BodyExt::collect(metrics.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (
+            status,
+            id,
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            String::from_utf8(metrics.to_vec()).unwrap(),
+        )
     });
     assert_eq!(status, 200);
     assert_eq!(id, "readme-check-1");
     assert_eq!(body["correlation_id"], "readme-check-1");
     assert_eq!(body["user"]["id"], 42);
+
+    // The metrics endpoint has the request and passes promtool's checks.
+    assert!(
+        metrics.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/users/{id}/summary",http_response_status_code="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE http_server_active_requests gauge"), "{metrics}");
+    check_with_promtool(&metrics);
 
     // Both the summary request and its outbound call to /users/42 log the same ID, and each
     // ends with an access-log line.
@@ -120,6 +174,11 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
     let mut span_ids = std::collections::BTreeSet::new();
     while access_paths.len() < 2 {
         let line = next_line("the access-log lines");
+        if line.get("correlation_id").is_none() {
+            // Not a request's line: the simulated background job logs on its own schedule.
+            assert_eq!(line["target"], "quickstart", "{line}");
+            continue;
+        }
         assert_eq!(line["correlation_id"], "readme-check-1", "{line}");
         assert_eq!(
             line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",

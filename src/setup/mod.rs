@@ -32,6 +32,11 @@
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | the sampler, read by the SDK | `parentbased_always_on` |
 //! | `OTEL_TRACES_EXPORTER=none`, `OTEL_SDK_DISABLED=true` | export nothing | |
 //!
+//! Metrics: the Prometheus recorder (`metrics-exporter-prometheus`) becomes the global
+//! `metrics` recorder, with Prometheus naming (`http_server_request_duration_seconds`), the
+//! semantic conventions' duration buckets for histograms, and an upkeep thread that keeps its
+//! memory bounded. Serve [`TelemetryGuard::prometheus`]'s `render()` on `GET /metrics`.
+//!
 //! An unreadable `LOG_FORMAT` or protocol is not fatal: the default is used and a warning is
 //! logged once the subscriber is installed. Spans are exported by a batch processor on its own
 //! thread: request handling never waits for the collector.
@@ -59,10 +64,12 @@
 //! message: `INFO request{correlation_id=0190a5c8-...}: quickstart: loading user user=42`.
 
 mod logs;
+mod prometheus;
 mod traces;
 
 use std::fmt;
 
+pub use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -105,6 +112,7 @@ pub struct Telemetry {
     writer: Option<BoxMakeWriter>,
     service_name: Option<String>,
     export: Export,
+    prometheus: bool,
     warnings: Vec<String>,
 }
 
@@ -140,6 +148,7 @@ impl Telemetry {
             writer: None,
             service_name: None,
             export,
+            prometheus: true,
             warnings,
         }
     }
@@ -201,15 +210,26 @@ impl Telemetry {
         self
     }
 
-    /// Installs the subscriber as the process-wide default, and the tracer provider as the
-    /// global one (which `TraceLayer::new()` and `TraceClientLayer::new()` use).
+    /// Sets whether to install the Prometheus recorder as the global `metrics` recorder.
     ///
-    /// Call it inside a Tokio runtime when spans are exported. Fails when the filter does not
-    /// parse, when the exporter cannot be built, or when a global subscriber is already
-    /// installed.
+    /// Defaults to `true`.
+    pub fn prometheus(mut self, install: bool) -> Self {
+        self.prometheus = install;
+        self
+    }
+
+    /// Installs the subscriber as the process-wide default, the tracer provider as the global
+    /// one (which `TraceLayer::new()` and `TraceClientLayer::new()` use), and the Prometheus
+    /// recorder as the global `metrics` recorder (render it with
+    /// [`TelemetryGuard::prometheus`]).
+    ///
+    /// Call it inside a Tokio runtime when spans are exported, and before building the layers.
+    /// Fails when the filter does not parse, when the exporter cannot be built, or when a
+    /// global subscriber or recorder is already installed.
     pub fn init(self) -> Result<TelemetryGuard, SetupError> {
         let filter = logs::filter(self.filter.as_deref())?;
         let provider = traces::provider(&self.export, self.service_name.as_deref())?;
+        let prometheus = self.prometheus.then(prometheus::install).transpose()?;
         tracing_subscriber::Registry::default()
             .with(logs::layers(self.format, self.writer))
             .with(filter)
@@ -219,8 +239,11 @@ impl Telemetry {
         for warning in self.warnings {
             tracing::warn!(target: "tower_telemetry::setup", "{warning}; using the default");
         }
+        let (prometheus, upkeep) = prometheus.unzip();
         Ok(TelemetryGuard {
             provider: Some(provider),
+            prometheus,
+            _upkeep: upkeep,
         })
     }
 }
@@ -231,6 +254,8 @@ impl Telemetry {
 #[must_use = "dropping the guard shuts the tracer provider down"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    prometheus: Option<PrometheusHandle>,
+    _upkeep: Option<prometheus::Upkeep>,
 }
 
 impl TelemetryGuard {
@@ -238,6 +263,12 @@ impl TelemetryGuard {
     /// `TraceLayer::with_tracer(guard.tracer_provider().tracer("..."))`.
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.provider.as_ref()
+    }
+
+    /// The Prometheus recorder's handle: `render()` gives the text exposition to serve on
+    /// `GET /metrics`. `None` when [`Telemetry::prometheus`] turned it off.
+    pub fn prometheus(&self) -> Option<&PrometheusHandle> {
+        self.prometheus.as_ref()
     }
 
     /// Flushes the queued spans and shuts the exporter down.

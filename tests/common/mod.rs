@@ -122,6 +122,7 @@ pub fn capture_logs() {
             .log_format(tower_telemetry::setup::LogFormat::Json)
             .filter("info,tower_telemetry=debug")
             .writer(|| Capture)
+            .prometheus(false)
             .init()
             .unwrap()
     });
