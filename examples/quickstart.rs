@@ -197,9 +197,11 @@ async fn login(password: String) -> StatusCode {
 /// operation; a timeout counts as a failure.
 async fn ai_summary(Path(id): Path<u32>) -> Result<Json<Value>, StatusCode> {
     let ai = ServiceBuilder::new()
-        .layer(OperationLayer::new("ai.request").classifier(
-            |answer: &Option<String>| answer.is_none().then_some(Failure::Named("timeout")),
-        ))
+        .layer(
+            OperationLayer::new("ai.request").classifier(|answer: &Option<String>| {
+                answer.is_none().then_some(Failure::Named("timeout"))
+            }),
+        )
         .service(service_fn(simulated_ai));
     match ai.oneshot(id).await {
         Ok(Some(summary)) => Ok(Json(json!({ "id": id, "summary": summary }))),
@@ -215,7 +217,7 @@ async fn ai_summary(Path(id): Path<u32>) -> Result<Json<Value>, StatusCode> {
 async fn simulated_ai(id: u32) -> Result<Option<String>, std::convert::Infallible> {
     let roll = random();
     tokio::time::sleep(Duration::from_millis(20 + roll % 180)).await;
-    Ok((roll % 10 != 0).then(|| format!("user {id} likes observability")))
+    Ok((!roll.is_multiple_of(10)).then(|| format!("user {id} likes observability")))
 }
 
 /// SIMULATED: a billing sync job every 2 s, measured as the `billing.sync` operation.
@@ -225,7 +227,7 @@ async fn billing_sync() {
         .service(service_fn(|run: u64| async move {
             let roll = random();
             tokio::time::sleep(Duration::from_millis(50 + roll % 250)).await;
-            if roll % 5 == 0 {
+            if roll.is_multiple_of(5) {
                 Err("SIMULATED: the ledger did not answer")
             } else {
                 Ok(run)

@@ -163,7 +163,10 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
         metrics.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/users/{id}/summary",http_response_status_code="200"} 1"#),
         "{metrics}"
     );
-    assert!(metrics.contains("# TYPE http_server_active_requests gauge"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE http_server_active_requests gauge"),
+        "{metrics}"
+    );
     check_with_promtool(&metrics);
 
     // Both the summary request and its outbound call to /users/42 log the same ID, and each

@@ -22,7 +22,9 @@ pub(crate) fn install() -> Result<(PrometheusHandle, Upkeep), SetupError> {
         .with_recommended_naming(true)
         .set_buckets(&DURATION_BUCKETS)
         .and_then(PrometheusBuilder::install_recorder)
-        .map_err(|err| SetupError::new(format!("could not install the Prometheus recorder: {err}")))?;
+        .map_err(|err| {
+            SetupError::new(format!("could not install the Prometheus recorder: {err}"))
+        })?;
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let (handle, stop) = (handle.clone(), Arc::clone(&stop));

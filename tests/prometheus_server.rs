@@ -1,0 +1,211 @@
+//! A real Prometheus server (the Debian package `prometheus`, which `scripts/test` installs) on
+//! 127.0.0.1 scrapes a real instrumented server every second; after a known mix of successes
+//! and failures, the PromQL queries README.md documents give the expected success rate and
+//! latency. The Prometheus process and its storage are removed at the end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::prom::prometheus;
+use common::*;
+use http::StatusCode;
+use serde_json::Value;
+use tower_telemetry::MetricsLayer;
+
+/// The queries of README.md, word for word.
+const SUCCESS_RATE: &str = r#"sum(rate(http_server_request_duration_seconds_count{error_type=""}[5m])) / sum(rate(http_server_request_duration_seconds_count[5m]))"#;
+const P50_BY_ROUTE: &str = r#"histogram_quantile(0.5, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[5m])))"#;
+
+/// Stops Prometheus and removes its files, however the test ends.
+struct PrometheusServer {
+    child: Child,
+    dir: PathBuf,
+    addr: SocketAddr,
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl PrometheusServer {
+    fn start(target: SocketAddr) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "tower-telemetry-prometheus-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("prometheus is installed: run the tests with scripts/test, which installs it");
+        Self { child, dir, addr }
+    }
+
+    /// Runs an instant query; `None` until Prometheus answers with a result.
+    async fn query(&self, client: &HttpClient, query: &str) -> Option<Vec<Value>> {
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let request =
+            http::Request::get(format!("http://{}/api/v1/query?query={encoded}", self.addr))
+                .body(http_body_util::Empty::new())
+                .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
+            .await
+            .ok()?
+            .ok()?;
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .ok()?
+            .to_bytes();
+        let json: Value = serde_json::from_slice(&body).ok()?;
+        (json["status"] == "success").then(|| {
+            json["data"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
+    /// Polls `query` (at most 30 s) until `accept` holds for its result.
+    async fn wait_for(
+        &self,
+        client: &HttpClient,
+        query: &str,
+        accept: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut last = None;
+        for _ in 0..60 {
+            if let Some(result) = self.query(client, query).await {
+                if accept(&result) {
+                    return result;
+                }
+                last = Some(result);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("{query} never gave the expected result; last: {last:?}");
+    }
+}
+
+fn scalar(sample: &Value) -> f64 {
+    sample["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_queries_give_the_success_rate_and_latency() {
+    let handle = prometheus();
+    let app = serve(
+        Router::new()
+            .route(
+                "/fast",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    "fast"
+                }),
+            )
+            .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+            .layer(MetricsLayer::new()),
+    )
+    .await;
+    let metrics =
+        serve(Router::new().route("/metrics", get(move || async move { handle.render() }))).await;
+    let client = client();
+
+    // Create both series, then let Prometheus see them before the measured traffic.
+    fetch(&client, app, "/fast", &[]).await;
+    fetch(&client, app, "/fail", &[]).await;
+    let server = PrometheusServer::start(metrics);
+    server
+        .wait_for(
+            &client,
+            "count(http_server_request_duration_seconds_count)",
+            |r| r.first().is_some_and(|s| scalar(s) >= 2.0),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The known mix: 30 successes, 10 failures.
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let client = client.clone();
+        let path = if i % 4 == 3 { "/fail" } else { "/fast" };
+        calls.spawn(async move { fetch(&client, app, path, &[]).await.0 });
+    }
+    let mut failures = 0;
+    while let Some(status) = calls.join_next().await {
+        failures += usize::from(status.unwrap() == StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(failures, 10);
+
+    // Wait until the scrapes have seen all 42 requests, then ask the documented queries.
+    server
+        .wait_for(
+            &client,
+            "sum(http_server_request_duration_seconds_count)",
+            |r| r.first().is_some_and(|s| scalar(s) == 42.0),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rate = server
+        .wait_for(&client, SUCCESS_RATE, |r| !r.is_empty())
+        .await;
+    let rate = scalar(&rate[0]);
+    // `rate()` extrapolates at the edges of series younger than the window, by an amount that
+    // depends on each series' values, so a ratio over seconds-old series is close, not exact
+    // (it is exact once the series are older than the window).
+    assert!((rate - 0.75).abs() < 0.02, "30 of 40 succeeded: {rate}");
+
+    let p50 = server
+        .wait_for(&client, P50_BY_ROUTE, |r| !r.is_empty())
+        .await;
+    let fast = p50
+        .iter()
+        .find(|s| s["metric"]["http_route"] == "/fast")
+        .map(scalar)
+        .unwrap();
+    assert!(
+        (0.025..=0.05).contains(&fast),
+        "30 ms requests fall in the 25-50 ms bucket: {fast}"
+    );
+}
