@@ -1,12 +1,12 @@
-//! In-process cost of the correlation layers, as ratios against a bare service measured in the
-//! same run (the machine is shared and noisy; absolute times are not comparable across runs).
+//! In-process cost of the layers, as ratios against a bare service measured in the same run
+//! (the machine is shared and noisy; absolute times are not comparable across runs).
 //!
-//! Run: `cargo bench --bench correlation`. Each group prints the time per request of the bare
+//! Run: `cargo bench --bench layers`. Each group prints the time per request of the bare
 //! service and of the layered variants; divide to get the ratio, subtract for the added time.
 //!
-//! No subscriber is installed, so the `request` span and the access log are disabled, which is
-//! what a service pays when its filter is above INFO. With a subscriber the cost is the
-//! subscriber's, and a later benchmark measures the full stack with real exporters.
+//! No `tracing` subscriber is installed, so the `request` span and the access log are
+//! disabled, which is what a service pays when its filter is above INFO. The metrics group
+//! records into the real Prometheus recorder, installed once.
 
 #![allow(clippy::expect_used)] // a benchmark that cannot set up should stop loudly
 
@@ -16,7 +16,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
-use tower_telemetry::{CorrelationClientLayer, CorrelationLayer};
+use tower_telemetry::metrics_layer::DURATION_BUCKETS;
+use tower_telemetry::{CorrelationClientLayer, CorrelationLayer, MetricsLayer, OperationLayer};
 
 async fn handler(_: Request<()>) -> Result<Response<String>, Infallible> {
     Ok(Response::new(String::new()))
@@ -95,5 +96,38 @@ fn client(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, server, client);
+fn metrics(c: &mut Criterion) {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_recommended_naming(true)
+        .set_buckets(&DURATION_BUCKETS)
+        .expect("valid buckets")
+        .install_recorder()
+        .expect("no other recorder");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    let mut group = c.benchmark_group("metrics");
+    let bare = service_fn(handler);
+    let layered = ServiceBuilder::new()
+        .layer(MetricsLayer::new())
+        .service_fn(handler);
+    let operation = ServiceBuilder::new()
+        .layer(OperationLayer::new("bench.op"))
+        .service_fn(handler);
+    group.bench_function("bare", |b| {
+        b.to_async(&runtime)
+            .iter(|| bare.oneshot(black_box(request(None))))
+    });
+    group.bench_function("metrics", |b| {
+        b.to_async(&runtime)
+            .iter(|| layered.clone().oneshot(black_box(request(None))))
+    });
+    group.bench_function("operation", |b| {
+        b.to_async(&runtime)
+            .iter(|| operation.clone().oneshot(black_box(request(None))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, server, client, metrics);
 criterion_main!(benches);

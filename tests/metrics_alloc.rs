@@ -1,0 +1,120 @@
+//! Heap allocations per request on the metrics path, counted by a counting global allocator:
+//! once a label set has been seen, recording a request allocates nothing more than the bare
+//! service does. (A deterministic count, not a timing.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+use std::alloc::System;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Empty;
+use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::{Service, ServiceBuilder, service_fn};
+use tower_telemetry::{MetricsLayer, OperationLayer};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// A recorder whose handles are plain atomics: recording never allocates, so the count below
+/// is the layer's alone.
+#[derive(Default)]
+struct AtomicRecorder {
+    recorded: Arc<Samples>,
+}
+
+#[derive(Default)]
+struct Samples(AtomicU64);
+
+impl HistogramFn for Samples {
+    fn record(&self, _value: f64) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Recorder for AtomicRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(Arc::clone(&self.recorded))
+    }
+}
+
+/// Polls a future that is ready at once (no runtime needed).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the service answers at once"),
+    }
+}
+
+/// Allocations made by `n` calls of `call`.
+fn allocations(n: usize, mut call: impl FnMut()) -> usize {
+    let region = Region::new(GLOBAL);
+    for _ in 0..n {
+        call();
+    }
+    region.change().allocations
+}
+
+async fn handler(request: Request<()>) -> Result<Response<Empty<Bytes>>, Infallible> {
+    let mut response = Response::new(Empty::new());
+    if request.uri().path() == "/fail" {
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    Ok(response)
+}
+
+fn request(path: &'static str) -> Request<()> {
+    let mut request = Request::new(());
+    *request.uri_mut() = http::Uri::from_static(path);
+    request
+}
+
+#[test]
+fn a_seen_label_set_costs_no_allocation() {
+    let recorder = AtomicRecorder::default();
+    let recorded = Arc::clone(&recorder.recorded);
+    metrics::with_local_recorder(&recorder, || {
+        let mut bare = service_fn(handler);
+        let mut measured = ServiceBuilder::new().layer(MetricsLayer::new()).service_fn(handler);
+        let mut operation = ServiceBuilder::new().layer(OperationLayer::new("alloc.check")).service_fn(handler);
+        let call = |service: &mut dyn FnMut(Request<()>)| {
+            for path in ["/ok", "/fail"] {
+                service(request(path));
+            }
+        };
+        let mut bare_call = |r: Request<()>| drop(ready(bare.call(r)).unwrap());
+        let mut measured_call = |r: Request<()>| drop(ready(measured.call(r)).unwrap());
+        let mut operation_call = |r: Request<()>| drop(ready(operation.call(r)).unwrap());
+
+        // First sight of each label set registers its handles.
+        call(&mut measured_call);
+        call(&mut operation_call);
+        let before = recorded.0.load(Ordering::Relaxed);
+
+        let bare = allocations(500, || call(&mut bare_call));
+        let measured = allocations(500, || call(&mut measured_call));
+        let operation = allocations(500, || call(&mut operation_call));
+        assert_eq!(measured, bare, "MetricsLayer: {measured} allocations over 1,000 requests, the bare service {bare}");
+        assert_eq!(operation, bare, "OperationLayer: {operation} allocations over 1,000 calls, the bare service {bare}");
+        assert_eq!(recorded.0.load(Ordering::Relaxed) - before, 2000, "every request was recorded");
+    });
+}
