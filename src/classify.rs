@@ -11,8 +11,10 @@
 //! | [`StatusInRangeAsFailures`] | a status range, e.g. 400–599 | clients (the default), or servers that count 4xx |
 //! | [`StatusClassifier`] | whatever the closure says | anything else |
 //!
-//! A service error (the inner service returned `Err`) is always a failure, with the error's
-//! type name as `error.type`; a response dropped before its end is `error.type="cancelled"`.
+//! The same policy decides metric outcomes (`MetricsLayer`) and span status (`TraceLayer`). A
+//! service error (the inner service returned `Err`) is always a failure, with the error's type
+//! name as `error.type`; a response dropped before its end is `error.type="cancelled"`
+//! ([`CANCELLED`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,6 +34,10 @@ pub trait ErrorType {
 
 /// The value for failures whose detail is not a bounded label (an error message).
 pub const OTHER: &str = "_OTHER";
+
+/// The `error.type` of a request whose response future or body was dropped before the end:
+/// the client went away.
+pub const CANCELLED: &str = "cancelled";
 
 impl ErrorType for ServerErrorsFailureClass {
     fn error_type(&self) -> &str {

@@ -20,8 +20,8 @@ pub mod setup;
 #[cfg_attr(docsrs, doc(cfg(feature = "trace")))]
 pub mod trace;
 
-#[cfg(feature = "metrics")]
-#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+#[cfg(any(feature = "trace", feature = "metrics"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "trace", feature = "metrics"))))]
 pub mod classify;
 
 #[cfg(feature = "metrics")]

@@ -14,7 +14,9 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Empty;
-use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Service, ServiceBuilder, service_fn};
 use tower_telemetry::{MetricsLayer, OperationLayer};
@@ -59,7 +61,10 @@ impl Recorder for AtomicRecorder {
 /// Polls a future that is ready at once (no runtime needed).
 fn ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the service answers at once"),
     }
@@ -94,8 +99,12 @@ fn a_seen_label_set_costs_no_allocation() {
     let recorded = Arc::clone(&recorder.recorded);
     metrics::with_local_recorder(&recorder, || {
         let mut bare = service_fn(handler);
-        let mut measured = ServiceBuilder::new().layer(MetricsLayer::new()).service_fn(handler);
-        let mut operation = ServiceBuilder::new().layer(OperationLayer::new("alloc.check")).service_fn(handler);
+        let mut measured = ServiceBuilder::new()
+            .layer(MetricsLayer::new())
+            .service_fn(handler);
+        let mut operation = ServiceBuilder::new()
+            .layer(OperationLayer::new("alloc.check"))
+            .service_fn(handler);
         let call = |service: &mut dyn FnMut(Request<()>)| {
             for path in ["/ok", "/fail"] {
                 service(request(path));
@@ -113,8 +122,18 @@ fn a_seen_label_set_costs_no_allocation() {
         let bare = allocations(500, || call(&mut bare_call));
         let measured = allocations(500, || call(&mut measured_call));
         let operation = allocations(500, || call(&mut operation_call));
-        assert_eq!(measured, bare, "MetricsLayer: {measured} allocations over 1,000 requests, the bare service {bare}");
-        assert_eq!(operation, bare, "OperationLayer: {operation} allocations over 1,000 calls, the bare service {bare}");
-        assert_eq!(recorded.0.load(Ordering::Relaxed) - before, 2000, "every request was recorded");
+        assert_eq!(
+            measured, bare,
+            "MetricsLayer: {measured} allocations over 1,000 requests, the bare service {bare}"
+        );
+        assert_eq!(
+            operation, bare,
+            "OperationLayer: {operation} allocations over 1,000 calls, the bare service {bare}"
+        );
+        assert_eq!(
+            recorded.0.load(Ordering::Relaxed) - before,
+            2000,
+            "every request was recorded"
+        );
     });
 }

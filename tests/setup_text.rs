@@ -23,6 +23,17 @@ async fn text_lines_name_the_request_span_and_its_id() {
         second
             .unwrap_err()
             .to_string()
+            .starts_with("could not install the Prometheus recorder"),
+        "a second global recorder is refused, not a panic"
+    );
+    let third = Telemetry::from_env()
+        .writer(std::io::sink)
+        .prometheus(false)
+        .init();
+    assert!(
+        third
+            .unwrap_err()
+            .to_string()
             .starts_with("could not install the subscriber"),
         "a second global subscriber is refused, not a panic"
     );

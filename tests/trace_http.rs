@@ -664,3 +664,61 @@ async fn the_client_layer_alone_sends_the_current_correlation_id() {
         "outside a request nothing is made up"
     );
 }
+
+#[tokio::test]
+async fn spans_follow_the_same_classifier_as_the_metrics() {
+    use tower_telemetry::classify::{GrpcErrorsAsFailures, StatusClassifier};
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    // 4xx counted as failures.
+    let strict = ServiceBuilder::new()
+        .layer(
+            TraceLayer::with_tracer(provider.tracer("test"))
+                .classifier(StatusClassifier::new(|s: StatusCode| s.as_u16() >= 400)),
+        )
+        .service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(404)
+                    .body(String::new())
+                    .unwrap(),
+            )
+        });
+    drop(strict.oneshot(http::Request::new(())).await.unwrap());
+    // gRPC: the status arrives in the trailers, after the message.
+    let grpc = ServiceBuilder::new()
+        .layer(
+            TraceLayer::with_tracer(provider.tracer("test"))
+                .classifier(GrpcErrorsAsFailures::make_classifier()),
+        )
+        .service_fn(|_: http::Request<()>| async {
+            let body = http_body_util::BodyExt::with_trailers(
+                http_body_util::Full::new(bytes::Bytes::from_static(b"message")),
+                async {
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", "5".parse().unwrap());
+                    Some(Ok::<_, std::convert::Infallible>(trailers))
+                },
+            );
+            Ok::<_, std::convert::Infallible>(http::Response::new(body))
+        });
+    let response = grpc
+        .oneshot(http::Request::post("/pkg.Svc/Get").body(()).unwrap())
+        .await
+        .unwrap();
+    http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 2);
+    let not_found = spans.iter().find(|s| s.name == "GET").unwrap();
+    assert_eq!(attr(not_found, "error.type"), s("404"));
+    assert_eq!(not_found.status, Status::error(""));
+    let grpc = spans.iter().find(|s| s.name == "POST").unwrap();
+    assert_eq!(attr(grpc, "http.response.status_code"), i(200));
+    assert_eq!(attr(grpc, "error.type"), s("5"), "the trailers decided");
+    assert_eq!(grpc.status, Status::error(""));
+}

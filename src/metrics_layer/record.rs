@@ -11,8 +11,7 @@ use super::layer::Shared;
 use crate::classify::ErrorType;
 use crate::route::Route;
 
-/// The `error.type` of a request whose client went away before the response ended.
-pub const CANCELLED: &str = "cancelled";
+pub use crate::classify::CANCELLED;
 
 /// How the request ended.
 pub(crate) enum Outcome<'a> {

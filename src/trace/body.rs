@@ -3,35 +3,65 @@
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::http_span::{End, HttpSpan};
+use super::http_span::HttpSpan;
+use crate::classify::{ClassifyEos, ErrorType};
 
 pin_project! {
-    /// Response body of [`Trace`](super::Trace).
+    /// Response body of [`Trace`](super::Trace) and [`TraceClient`](super::TraceClient).
     ///
     /// Passes every frame through unchanged, polls the inner body with the request's spans
-    /// current, and ends the server span at the end of the stream, on a body error, or when
-    /// dropped before the end (recorded as `error.type = "cancelled"`).
-    pub struct ResponseBody<B> {
+    /// current, and ends the span at the end of the stream (classifying the trailers when the
+    /// policy waits for them, as gRPC's does), on a body error, or when dropped before the end
+    /// (recorded as `error.type = "cancelled"`).
+    pub struct ResponseBody<B, E> {
         #[pin]
         inner: B,
         span: Option<HttpSpan>,
+        eos: Option<E>,
     }
 }
 
-impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, mut span: Option<HttpSpan>) -> Self {
+impl<B, E> ResponseBody<B, E>
+where
+    B: Body,
+    E: ClassifyEos,
+    E::FailureClass: ErrorType,
+{
+    pub(crate) fn new(inner: B, span: Option<HttpSpan>, eos: Option<E>) -> Self {
+        let mut body = Self { inner, span, eos };
         // A body that is already at its end may never be polled by the server.
-        if let Some(span) = span.as_mut().filter(|_| inner.is_end_stream()) {
-            span.end(End::Completed);
+        if body.inner.is_end_stream() {
+            end(&mut body.span, &mut body.eos, None);
         }
-        Self { inner, span }
+        body
     }
 }
 
-impl<B: Body> Body for ResponseBody<B> {
+/// Ends the span at the end of the stream, failing it if the trailers say so.
+fn end<E>(span: &mut Option<HttpSpan>, eos: &mut Option<E>, trailers: Option<&HeaderMap>)
+where
+    E: ClassifyEos,
+    E::FailureClass: ErrorType,
+{
+    let Some(mut span) = span.take() else {
+        return;
+    };
+    if let Some(Err(class)) = eos.take().map(|eos| eos.classify_eos(trailers)) {
+        span.fail(class.error_type());
+    }
+    span.end();
+}
+
+impl<B, E> Body for ResponseBody<B, E>
+where
+    B: Body,
+    E: ClassifyEos,
+    E::FailureClass: ErrorType,
+{
     type Data = B::Data;
     type Error = B::Error;
 
@@ -44,12 +74,20 @@ impl<B: Body> Body for ResponseBody<B> {
             let _entered = this.span.as_ref().map(HttpSpan::enter);
             ready!(this.inner.as_mut().poll_frame(cx))
         };
-        if let Some(span) = this.span.as_mut() {
-            match &frame {
-                None => span.end(End::Completed),
-                Some(Err(_)) => span.end(End::Failed(std::any::type_name::<B::Error>())),
-                Some(Ok(_)) if this.inner.is_end_stream() => span.end(End::Completed),
-                Some(Ok(_)) => {}
+        match &frame {
+            None => end(this.span, this.eos, None),
+            Some(Err(_)) => {
+                if let Some(mut span) = this.span.take() {
+                    span.fail(std::any::type_name::<B::Error>());
+                    span.end();
+                }
+            }
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    end(this.span, this.eos, Some(trailers));
+                } else if this.inner.is_end_stream() {
+                    end(this.span, this.eos, None);
+                }
             }
         }
         Poll::Ready(frame)
@@ -64,7 +102,7 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 }
 
-impl<B> std::fmt::Debug for ResponseBody<B> {
+impl<B, E> std::fmt::Debug for ResponseBody<B, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody").finish_non_exhaustive()
     }

@@ -15,8 +15,9 @@ use tower_service::Service;
 
 use super::attributes::push_method;
 use super::future::ResponseFuture;
-use super::http_span::{HttpSpan, Side};
+use super::http_span::HttpSpan;
 use super::layer::SCOPE;
+use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
 use crate::propagation::inject;
 use crate::semconv::known_method;
 
@@ -49,14 +50,16 @@ use crate::semconv::known_method;
 /// 5xx, transport errors and cancellation. It ends when the response body ends.
 #[derive(Debug)]
 #[must_use]
-pub struct TraceClientLayer<T = BoxedTracer> {
+pub struct TraceClientLayer<T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
     tracer: Arc<T>,
+    classifier: M,
 }
 
-impl<T> Clone for TraceClientLayer<T> {
+impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
     fn clone(&self) -> Self {
         Self {
             tracer: Arc::clone(&self.tracer),
+            classifier: self.classifier.clone(),
         }
     }
 }
@@ -83,17 +86,33 @@ impl<T> TraceClientLayer<T> {
     pub fn with_tracer(tracer: T) -> Self {
         Self {
             tracer: Arc::new(tracer),
+            classifier: StatusInRangeAsFailures::new_for_client_and_server_errors()
+                .into_make_classifier(),
         }
     }
 }
 
-impl<S, T> Layer<S> for TraceClientLayer<T> {
-    type Service = TraceClient<S, T>;
+impl<T, M> TraceClientLayer<T, M> {
+    /// Sets the success/failure policy that decides the span status and `error.type`.
+    ///
+    /// Defaults to `StatusInRangeAsFailures` over 400–599, as the semantic conventions have it
+    /// for clients.
+    pub fn classifier<N>(self, classifier: N) -> TraceClientLayer<T, N> {
+        TraceClientLayer {
+            tracer: self.tracer,
+            classifier,
+        }
+    }
+}
+
+impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
+    type Service = TraceClient<S, T, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         TraceClient {
             inner,
             tracer: Arc::clone(&self.tracer),
+            classifier: self.classifier.clone(),
         }
     }
 }
@@ -101,40 +120,45 @@ impl<S, T> Layer<S> for TraceClientLayer<T> {
 /// Client middleware that makes a CLIENT span per call and injects the trace context. Made by
 /// [`TraceClientLayer`].
 #[derive(Debug)]
-pub struct TraceClient<S, T = BoxedTracer> {
+pub struct TraceClient<S, T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
     inner: S,
     tracer: Arc<T>,
+    classifier: M,
 }
 
-impl<S: Clone, T> Clone for TraceClient<S, T> {
+impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             tracer: Arc::clone(&self.tracer),
+            classifier: self.classifier.clone(),
         }
     }
 }
 
-impl<S, T> TraceClient<S, T> {
+impl<S, T, M> TraceClient<S, T, M> {
     define_inner_service_accessors!();
 }
 
-impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for TraceClient<S, T>
+impl<S, T, M, ReqBody, ResBody> Service<Request<ReqBody>> for TraceClient<S, T, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: http_body::Body,
     T: Tracer,
     T::Span: Send + Sync + 'static,
+    M: MakeClassifier,
+    M::FailureClass: ErrorType,
 {
-    type Response = Response<super::ResponseBody<ResBody>>;
+    type Response = Response<super::ResponseBody<ResBody, M::ClassifyEos>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, M::Classifier>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let classifier = self.classifier.make_classifier(&request);
         let parent = opentelemetry::Context::current();
         let method = known_method(request.method());
         let builder = self
@@ -162,12 +186,12 @@ where
                 .headers_mut()
                 .insert(crate::correlation::X_REQUEST_ID, id.into());
         }
-        let span = HttpSpan::new(cx, tracing::Span::none(), Side::Client);
+        let span = HttpSpan::new(cx, tracing::Span::none());
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, span)
+        ResponseFuture::new(future, classifier, span)
     }
 }
 

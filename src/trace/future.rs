@@ -1,4 +1,4 @@
-//! [`ResponseFuture`]: records the status and hands the span to the body.
+//! [`ResponseFuture`]: records the status, classifies the head and hands the span to the body.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,33 +8,38 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::ResponseBody;
-use super::http_span::{End, HttpSpan};
+use super::http_span::HttpSpan;
+use crate::classify::{ClassifiedResponse, ClassifyResponse, ErrorType};
 
 pin_project! {
-    /// Response future of [`Trace`](super::Trace).
-    pub struct ResponseFuture<F> {
+    /// Response future of [`Trace`](super::Trace) and [`TraceClient`](super::TraceClient).
+    pub struct ResponseFuture<F, C> {
         #[pin]
         inner: F,
-        // `None` once the response has been handed on.
+        // Both `None` once the response has been handed on.
+        classifier: Option<C>,
         span: Option<HttpSpan>,
     }
 }
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: HttpSpan) -> Self {
+impl<F, C> ResponseFuture<F, C> {
+    pub(crate) fn new(inner: F, classifier: C, span: HttpSpan) -> Self {
         Self {
             inner,
+            classifier: Some(classifier),
             span: Some(span),
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, C, B, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    C: ClassifyResponse,
+    C::FailureClass: ErrorType,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<ResponseBody<B, C::ClassifyEos>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -42,17 +47,24 @@ where
             let _entered = this.span.as_ref().map(HttpSpan::enter);
             ready!(this.inner.poll(cx))
         };
-        let mut span = this.span.take();
+        let (classifier, mut span) = (this.classifier.take(), this.span.take());
         Poll::Ready(match result {
             Ok(response) => {
-                if let Some(span) = span.as_mut() {
-                    span.response(response.status());
+                let mut eos = None;
+                if let (Some(classifier), Some(span)) = (classifier, span.as_ref()) {
+                    span.status(response.status());
+                    match classifier.classify_response(&response) {
+                        ClassifiedResponse::Ready(Ok(())) => {}
+                        ClassifiedResponse::Ready(Err(class)) => span.fail(class.error_type()),
+                        ClassifiedResponse::RequiresEos(classify_eos) => eos = Some(classify_eos),
+                    }
                 }
-                Ok(response.map(|body| ResponseBody::new(body, span)))
+                Ok(response.map(|body| ResponseBody::new(body, span, eos)))
             }
             Err(err) => {
-                if let Some(mut span) = span {
-                    span.end(End::Failed(std::any::type_name::<E>()));
+                if let Some(span) = span.as_mut() {
+                    span.fail(std::any::type_name::<E>());
+                    span.end();
                 }
                 Err(err)
             }
@@ -60,7 +72,7 @@ where
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<F, C> std::fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

@@ -10,6 +10,7 @@ use tower_layer::Layer;
 use tracing::Level;
 
 use super::service::Trace;
+use crate::classify::{ServerErrorsAsFailures, SharedClassifier};
 
 /// Continues the caller's trace: extracts its W3C context strictly, starts a SERVER span per
 /// the OpenTelemetry HTTP semantic conventions, makes it current for the handler (so client
@@ -27,14 +28,16 @@ use super::service::Trace;
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct TraceLayer<T = BoxedTracer> {
+pub struct TraceLayer<T = BoxedTracer, M = SharedClassifier<ServerErrorsAsFailures>> {
     pub(crate) config: Arc<Config<T>>,
+    pub(crate) classifier: M,
 }
 
-impl<T> Clone for TraceLayer<T> {
+impl<T, M: Clone> Clone for TraceLayer<T, M> {
     fn clone(&self) -> Self {
         Self {
             config: Arc::clone(&self.config),
+            classifier: self.classifier.clone(),
         }
     }
 }
@@ -92,16 +95,30 @@ impl<T> TraceLayer<T> {
                 span_level: Level::INFO,
                 scheme: "http",
             }),
+            classifier: ServerErrorsAsFailures::make_classifier(),
         }
     }
 }
 
-impl<T> TraceLayer<T> {
+impl<T, M> TraceLayer<T, M> {
     fn map(self, f: impl FnOnce(&mut Config<T>)) -> Self {
         let mut config = Arc::unwrap_or_clone(self.config);
         f(&mut config);
         Self {
             config: Arc::new(config),
+            classifier: self.classifier,
+        }
+    }
+
+    /// Sets the success/failure policy that decides the span status and `error.type`: the same
+    /// [`classify`](crate::classify) policies the metrics use, so a span is an error exactly
+    /// when the request counts as a failure.
+    ///
+    /// Defaults to `ServerErrorsAsFailures` (5xx), as the semantic conventions have it.
+    pub fn classifier<N>(self, classifier: N) -> TraceLayer<T, N> {
+        TraceLayer {
+            config: self.config,
+            classifier,
         }
     }
 
@@ -129,16 +146,18 @@ impl<T> TraceLayer<T> {
     }
 }
 
-impl<S, T> Layer<S> for TraceLayer<T>
+impl<S, T, M> Layer<S> for TraceLayer<T, M>
 where
     T: Tracer,
+    M: Clone,
 {
-    type Service = Trace<S, T>;
+    type Service = Trace<S, T, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Trace {
             inner,
             config: Arc::clone(&self.config),
+            classifier: self.classifier.clone(),
         }
     }
 }

@@ -9,42 +9,47 @@ use tower_service::Service;
 
 use super::attributes::{server_request, server_span_name};
 use super::future::ResponseFuture;
-use super::http_span::{HttpSpan, Side};
+use super::http_span::HttpSpan;
 use super::layer::Config;
+use crate::classify::{ErrorType, MakeClassifier, ServerErrorsAsFailures, SharedClassifier};
 use crate::propagation::extract;
 use crate::route::Route;
 use crate::semconv::known_method;
 
 /// Middleware that makes a SERVER span per request. Made by [`TraceLayer`](super::TraceLayer).
 #[derive(Debug)]
-pub struct Trace<S, T> {
+pub struct Trace<S, T, M = SharedClassifier<ServerErrorsAsFailures>> {
     pub(crate) inner: S,
     pub(crate) config: Arc<Config<T>>,
+    pub(crate) classifier: M,
 }
 
-impl<S: Clone, T> Clone for Trace<S, T> {
+impl<S: Clone, T, M: Clone> Clone for Trace<S, T, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             config: Arc::clone(&self.config),
+            classifier: self.classifier.clone(),
         }
     }
 }
 
-impl<S, T> Trace<S, T> {
+impl<S, T, M> Trace<S, T, M> {
     define_inner_service_accessors!();
 }
 
-impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for Trace<S, T>
+impl<S, T, M, ReqBody, ResBody> Service<Request<ReqBody>> for Trace<S, T, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: http_body::Body,
     T: Tracer,
     T::Span: Send + Sync + 'static,
+    M: MakeClassifier,
+    M::FailureClass: ErrorType,
 {
-    type Response = Response<super::ResponseBody<ResBody>>;
+    type Response = Response<super::ResponseBody<ResBody, M::ClassifyEos>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, M::Classifier>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -52,6 +57,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
+        let classifier = self.classifier.make_classifier(&request);
         let log_span = crate::request_span::current_or_open(config.span_level);
 
         let extracted = extract(request.headers());
@@ -98,11 +104,11 @@ where
             log_span.record("span_id", tracing::field::display(span_context.span_id()));
         }
 
-        let span = HttpSpan::new(cx, log_span, Side::Server);
+        let span = HttpSpan::new(cx, log_span);
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, span)
+        ResponseFuture::new(future, classifier, span)
     }
 }
