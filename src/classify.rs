@@ -67,8 +67,35 @@ impl ErrorType for GrpcFailureClass {
     }
 }
 
+/// The policy of gRPC servers per the OpenTelemetry RPC conventions: failures are the codes
+/// that mean the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE, DATA_LOSS); OK and the caller-caused codes (CANCELLED, INVALID_ARGUMENT,
+/// NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION,
+/// ABORTED, OUT_OF_RANGE, UNAUTHENTICATED) are successes. Status in headers or trailers.
+///
+/// Clients use `GrpcErrorsAsFailures::make_classifier()`: any code but OK fails the call.
+pub fn grpc_server_errors() -> SharedClassifier<GrpcErrorsAsFailures> {
+    use tower_http::classify::GrpcCode;
+    let caller_caused = [
+        GrpcCode::Cancelled,
+        GrpcCode::InvalidArgument,
+        GrpcCode::NotFound,
+        GrpcCode::AlreadyExists,
+        GrpcCode::PermissionDenied,
+        GrpcCode::ResourceExhausted,
+        GrpcCode::FailedPrecondition,
+        GrpcCode::Aborted,
+        GrpcCode::OutOfRange,
+        GrpcCode::Unauthenticated,
+    ];
+    SharedClassifier::new(caller_caused.into_iter().fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    ))
+}
+
 /// gRPC status codes as text, without allocating.
-fn grpc_code(code: i32) -> &'static str {
+pub(crate) fn grpc_code(code: i32) -> &'static str {
     const CODES: [&str; 17] = [
         "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
     ];
@@ -209,6 +236,27 @@ mod tests {
         assert!(format!("{custom:?}").starts_with("StatusClassifier"));
         let made = custom.make_classifier(&http::Request::new(()));
         assert_eq!(classify(made, 429).as_deref(), Some("429"));
+    }
+
+    #[test]
+    fn grpc_server_policy_fails_only_server_codes() {
+        for code in 0..=16 {
+            let response = Response::builder()
+                .header("grpc-status", code.to_string())
+                .body(())
+                .unwrap();
+            let failed = matches!(
+                grpc_server_errors()
+                    .make_classifier(&http::Request::new(()))
+                    .classify_response(&response),
+                ClassifiedResponse::Ready(Err(_))
+            );
+            assert_eq!(
+                failed,
+                [2, 4, 12, 13, 14, 15].contains(&code),
+                "grpc-status {code}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,24 @@ use http::Method;
 #[cfg(feature = "trace")]
 use http::{HeaderMap, Uri, Version};
 
+/// RPC attribute names. The RPC conventions are still "development" in
+/// `opentelemetry-semantic-conventions` (behind its experimental feature), so the names are
+/// written here, exactly as the conventions spell them.
+#[cfg(feature = "trace")]
+pub(crate) mod rpc {
+    pub(crate) const SYSTEM: &str = "rpc.system";
+    pub(crate) const SERVICE: &str = "rpc.service";
+    pub(crate) const METHOD: &str = "rpc.method";
+    pub(crate) const GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+}
+
+/// What a layer measures: HTTP requests, or gRPC calls (per the RPC conventions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Http,
+    Grpc,
+}
+
 /// The method as the conventions name it: one of the known methods, or `None` for any other
 /// (recorded as `_OTHER`, with the original in `http.request.method_original`).
 pub(crate) fn known_method(method: &Method) -> Option<&'static str> {
@@ -20,6 +38,19 @@ pub(crate) fn known_method(method: &Method) -> Option<&'static str> {
         Method::PATCH => "PATCH",
         _ => return None,
     })
+}
+
+/// `rpc.service` and `rpc.method` of a gRPC request path (`/package.Service/Method`), when it
+/// has that shape: two non-empty segments of `A-Z a-z 0-9 _ .`, at most 256 bytes in all.
+/// Anything else is not a gRPC method name and must not become a label.
+pub(crate) fn rpc_service_method(path: &str) -> Option<(&str, &str)> {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    };
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    (path.len() <= 256 && name(service) && name(method)).then_some((service, method))
 }
 
 /// `network.protocol.version`.
@@ -82,6 +113,28 @@ mod tests {
         ] {
             assert_eq!(known_method(&method), expected, "{method}");
         }
+    }
+
+    #[test]
+    fn rpc_paths_become_service_and_method_only_when_well_formed() {
+        assert_eq!(
+            rpc_service_method("/inventory.v1.Inventory/GetItem"),
+            Some(("inventory.v1.Inventory", "GetItem"))
+        );
+        for bad in [
+            "",
+            "/",
+            "/only",
+            "//Method",
+            "/Service/",
+            "/a/b/c",
+            "/svc/meth od",
+            "no-slash/x",
+        ] {
+            assert_eq!(rpc_service_method(bad), None, "{bad:?}");
+        }
+        let long = format!("/{}/M", "s".repeat(300));
+        assert_eq!(rpc_service_method(&long), None);
     }
 
     #[cfg(feature = "trace")]

@@ -25,6 +25,8 @@ fn fits_axum_router_layer_and_route_layer() {
     let router: Router = Router::new()
         .route("/", get(|| async { "ok" }))
         .route_layer(CorrelationLayer::new())
+        .layer(tower_telemetry::MetricsLayer::new())
+        .route_layer(tower_telemetry::OperationLayer::new("fit.check"))
         .layer(TraceLayer::new())
         .layer(CorrelationLayer::default());
     assert_service(&router);
@@ -56,6 +58,26 @@ async fn fits_tonic_server_builder_and_channel() {
         )
         .add_service(health);
     let _serve = router.serve("127.0.0.1:0".parse().unwrap());
+
+    // The gRPC presets, server and client, and the HTTP metrics layers on tonic too.
+    let (_, health) = tonic_health::server::health_reporter();
+    let _grpc = Server::builder()
+        .layer(
+            ServiceBuilder::new()
+                .layer(CorrelationLayer::new())
+                .layer(TraceLayer::new_for_grpc())
+                .layer(tower_telemetry::MetricsLayer::new_for_grpc()),
+        )
+        .add_service(health)
+        .serve("127.0.0.1:0".parse().unwrap());
+    let grpc_channel = ServiceBuilder::new()
+        .layer(CorrelationClientLayer::new())
+        .layer(TraceClientLayer::new_for_grpc())
+        .layer(tower_telemetry::metrics_layer::MetricsClientLayer::new_for_grpc())
+        .service(Channel::from_static("http://127.0.0.1:1").connect_lazy());
+    assert_service(&tonic_health::pb::health_client::HealthClient::new(
+        grpc_channel,
+    ));
 
     let channel = Channel::from_static("http://127.0.0.1:1").connect_lazy();
     let channel = ServiceBuilder::new()

@@ -100,6 +100,9 @@ where
             }
             Some(Ok(frame)) => {
                 if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(record) = this.record.as_mut() {
+                        record.grpc_status(trailers);
+                    }
                     finish(this.record, this.eos, this.failure, Some(trailers));
                 } else if this.inner.is_end_stream() {
                     finish(this.record, this.eos, this.failure, None);

@@ -50,6 +50,7 @@ where
                 let (mut eos, mut failure) = (None, None);
                 if let (Some(classifier), Some(record)) = (classifier, record.as_mut()) {
                     record.head(response.status());
+                    record.grpc_status(response.headers());
                     match classifier.classify_response(&response) {
                         ClassifiedResponse::Ready(Ok(())) => {}
                         // Decided by the head; the measurement still waits for the body.

@@ -7,7 +7,11 @@ use tower_layer::Layer;
 
 use super::labels::LabelSets;
 use super::service::Metrics;
-use crate::classify::{ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures};
+use crate::classify::{
+    GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
+    grpc_server_errors,
+};
+pub(crate) use crate::semconv::Protocol;
 
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
@@ -39,11 +43,20 @@ const CLIENT: Names = Names {
     duration: "http.client.request.duration",
     active: "http.client.active_requests",
 };
+const RPC_SERVER: Names = Names {
+    duration: "rpc.server.call.duration",
+    active: "rpc.server.active_calls",
+};
+const RPC_CLIENT: Names = Names {
+    duration: "rpc.client.call.duration",
+    active: "rpc.client.active_calls",
+};
 
 /// What every clone of a layer and its services share: configuration and registered handles.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) side: Side,
+    pub(crate) protocol: Protocol,
     pub(crate) names: Names,
     pub(crate) scheme: &'static str,
     pub(crate) until_first_byte: bool,
@@ -57,6 +70,7 @@ pub(crate) struct Shared {
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     side: Side,
+    protocol: Protocol,
     scheme: &'static str,
     until_first_byte: bool,
     max_label_sets: usize,
@@ -64,29 +78,53 @@ struct Settings {
 
 impl Settings {
     fn build(self) -> Arc<Shared> {
-        let (names, third) = match self.side {
-            Side::Server => (SERVER, "http.route"),
-            Side::Client => (CLIENT, "server.address"),
+        let (names, duration_labels, active_labels) = match (self.protocol, self.side) {
+            (Protocol::Http, side) => (
+                if side == Side::Server { SERVER } else { CLIENT },
+                [
+                    "http.request.method",
+                    "url.scheme",
+                    if side == Side::Server {
+                        "http.route"
+                    } else {
+                        "server.address"
+                    },
+                    "http.response.status_code",
+                    "error.type",
+                ],
+                ["http.request.method", "url.scheme"],
+            ),
+            (Protocol::Grpc, side) => (
+                if side == Side::Server {
+                    RPC_SERVER
+                } else {
+                    RPC_CLIENT
+                },
+                [
+                    "rpc.system",
+                    "rpc.service",
+                    "rpc.method",
+                    "rpc.grpc.status_code",
+                    "error.type",
+                ],
+                ["rpc.system", "rpc.service"],
+            ),
+        };
+        let (what, to) = match self.protocol {
+            Protocol::Http => ("HTTP requests", "to the end of the response body"),
+            Protocol::Grpc => ("gRPC calls", "to the end of the response stream"),
         };
         metrics::describe_histogram!(
             names.duration,
             Unit::Seconds,
-            "Duration of HTTP requests, to the end of the response body."
+            format!("Duration of {what}, {to}.")
         );
-        metrics::describe_gauge!(names.active, "Number of HTTP requests in flight.");
+        metrics::describe_gauge!(names.active, format!("Number of {what} in flight."));
         Arc::new(Shared {
             side: self.side,
-            durations: LabelSets::new(
-                [
-                    "http.request.method",
-                    "url.scheme",
-                    third,
-                    "http.response.status_code",
-                    "error.type",
-                ],
-                self.max_label_sets,
-            ),
-            active: LabelSets::new(["http.request.method", "url.scheme"], self.max_label_sets),
+            protocol: self.protocol,
+            durations: LabelSets::new(duration_labels, self.max_label_sets),
+            active: LabelSets::new(active_labels, self.max_label_sets),
             names,
             scheme: self.scheme,
             until_first_byte: self.until_first_byte,
@@ -95,7 +133,7 @@ impl Settings {
 }
 
 macro_rules! metrics_layer {
-    ($(#[$doc:meta])* $name:ident, $side:expr, $default:ty, $default_expr:expr, $default_doc:literal) => {
+    ($(#[$doc:meta])* $name:ident, $side:expr, $default:ty, $default_expr:expr, $default_doc:literal, $grpc_expr:expr, $grpc_doc:literal) => {
         $(#[$doc])*
         #[derive(Debug)]
         #[must_use]
@@ -121,6 +159,7 @@ macro_rules! metrics_layer {
             pub fn new() -> Self {
                 let settings = Settings {
                     side: $side,
+                    protocol: Protocol::Http,
                     scheme: "http",
                     until_first_byte: false,
                     max_label_sets: DEFAULT_MAX_LABEL_SETS,
@@ -136,6 +175,30 @@ macro_rules! metrics_layer {
         impl Default for $name {
             fn default() -> Self {
                 Self::new()
+            }
+        }
+
+        impl $name<SharedClassifier<GrpcErrorsAsFailures>> {
+            /// The layer for gRPC, per the OpenTelemetry RPC conventions: the metric is
+            /// `rpc.*.call.duration` labelled `rpc.system="grpc"`, `rpc.service`,
+            /// `rpc.method` (from the call's path; `_OTHER` for paths of another shape),
+            /// `rpc.grpc.status_code` (from the head or the trailers) and `error.type` on
+            /// failures, and the in-flight gauge `rpc.*.active_calls`.
+            ///
+            #[doc = $grpc_doc]
+            pub fn new_for_grpc() -> Self {
+                let settings = Settings {
+                    side: $side,
+                    protocol: Protocol::Grpc,
+                    scheme: "http",
+                    until_first_byte: false,
+                    max_label_sets: DEFAULT_MAX_LABEL_SETS,
+                };
+                Self {
+                    classifier: $grpc_expr,
+                    settings,
+                    shared: settings.build(),
+                }
             }
         }
 
@@ -219,7 +282,9 @@ metrics_layer!(
     Side::Server,
     SharedClassifier<ServerErrorsAsFailures>,
     ServerErrorsAsFailures::make_classifier(),
-    "Defaults to `ServerErrorsAsFailures` (5xx are failures)."
+    "Defaults to `ServerErrorsAsFailures` (5xx are failures).",
+    grpc_server_errors(),
+    "Failures are the codes the conventions call server errors: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS; NOT_FOUND, INVALID_ARGUMENT and the other caller-caused codes are successes. Change it with [`classifier`](Self::classifier)."
 );
 
 metrics_layer!(
@@ -241,5 +306,7 @@ metrics_layer!(
     Side::Client,
     SharedClassifier<StatusInRangeAsFailures>,
     StatusInRangeAsFailures::new_for_client_and_server_errors().into_make_classifier(),
-    "Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures)."
+    "Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures).",
+    GrpcErrorsAsFailures::make_classifier(),
+    "Every code but OK is a failure of the call."
 );

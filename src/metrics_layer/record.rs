@@ -24,13 +24,31 @@ pub(crate) enum Outcome<'a> {
 /// cancelled when dropped first. The in-flight gauge goes back down either way.
 pub(crate) struct Record {
     shared: Arc<Shared>,
-    method: &'static str,
-    target: Option<Target>,
+    subject: Subject,
     start: Instant,
     first_byte: Option<Duration>,
     status: Option<StatusCode>,
+    grpc_status: Option<&'static str>,
     active: Gauge,
     done: bool,
+}
+
+/// What the labels describe: an HTTP request, or a gRPC call.
+pub(crate) enum Subject {
+    /// The normalised method and the route (server) or host (client).
+    Http {
+        method: &'static str,
+        target: Option<Target>,
+    },
+    /// The call's path, `/package.Service/Method`.
+    Rpc(http::uri::PathAndQuery),
+}
+
+impl Subject {
+    /// `rpc.service` and `rpc.method` of a gRPC path; `_OTHER` for paths of another shape.
+    fn rpc(path: &http::uri::PathAndQuery) -> (&str, &str) {
+        crate::semconv::rpc_service_method(path.path()).unwrap_or(("_OTHER", "_OTHER"))
+    }
 }
 
 /// What the route label comes from: the matched route of a server request, or the host of a
@@ -50,22 +68,35 @@ impl Target {
 }
 
 impl Record {
-    pub(crate) fn start(shared: Arc<Shared>, method: &'static str, target: Option<Target>) -> Self {
-        let active = shared
-            .active
-            .get(&Values([Some(method), Some(shared.scheme)]), |labels| {
-                metrics::gauge!(shared.names.active, labels)
-            });
+    pub(crate) fn start(shared: Arc<Shared>, subject: Subject) -> Self {
+        let values = match &subject {
+            Subject::Http { method, .. } => Values([Some(*method), Some(shared.scheme)]),
+            Subject::Rpc(path) => Values([Some("grpc"), Some(Subject::rpc(path).0)]),
+        };
+        let active = shared.active.get(&values, |labels| {
+            metrics::gauge!(shared.names.active, labels)
+        });
         active.increment(1.0);
         Self {
             shared,
-            method,
-            target,
+            subject,
             start: Instant::now(),
             first_byte: None,
             status: None,
+            grpc_status: None,
             active,
             done: false,
+        }
+    }
+
+    /// A `grpc-status` was seen, in the head (trailers-only responses) or the trailers.
+    pub(crate) fn grpc_status(&mut self, headers: &http::HeaderMap) {
+        if let Some(code) = headers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok())
+        {
+            self.grpc_status = Some(crate::classify::grpc_code(code));
         }
     }
 
@@ -89,13 +120,25 @@ impl Record {
             Outcome::Failure(class) => Some(class.error_type()),
             Outcome::Error(error_type) => Some(error_type),
         };
-        let values = Values([
-            Some(self.method),
-            Some(self.shared.scheme),
-            self.target.as_ref().map(Target::as_str),
-            self.status.as_ref().map(StatusCode::as_str),
-            error_type,
-        ]);
+        let values = match &self.subject {
+            Subject::Http { method, target } => Values([
+                Some(*method),
+                Some(self.shared.scheme),
+                target.as_ref().map(Target::as_str),
+                self.status.as_ref().map(StatusCode::as_str),
+                error_type,
+            ]),
+            Subject::Rpc(path) => {
+                let (service, method) = Subject::rpc(path);
+                Values([
+                    Some("grpc"),
+                    Some(service),
+                    Some(method),
+                    self.grpc_status,
+                    error_type,
+                ])
+            }
+        };
         let shared = &self.shared;
         let histogram: Histogram = shared.durations.get(&values, |labels| {
             metrics::histogram!(shared.names.duration, labels)
@@ -114,7 +157,6 @@ impl Drop for Record {
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
-            .field("method", &self.method)
             .field("side", &self.shared.side)
             .finish_non_exhaustive()
     }

@@ -7,8 +7,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::layer::{Shared, Side};
-use super::record::{Record, Target};
+use super::layer::{Protocol, Shared, Side};
+use super::record::{Record, Subject, Target};
 use crate::classify::{ErrorType, MakeClassifier};
 use crate::route::Route;
 use crate::semconv::known_method;
@@ -53,12 +53,23 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
-        let method = known_method(request.method()).unwrap_or("_OTHER");
-        let target = match self.shared.side {
-            Side::Server => Route::from_extensions(request.extensions()).map(Target::Route),
-            Side::Client => request.uri().host().map(|host| Target::Host(host.into())),
+        let subject = match self.shared.protocol {
+            Protocol::Http => Subject::Http {
+                method: known_method(request.method()).unwrap_or("_OTHER"),
+                target: match self.shared.side {
+                    Side::Server => Route::from_extensions(request.extensions()).map(Target::Route),
+                    Side::Client => request.uri().host().map(|host| Target::Host(host.into())),
+                },
+            },
+            Protocol::Grpc => Subject::Rpc(
+                request
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            ),
         };
-        let record = Record::start(Arc::clone(&self.shared), method, target);
+        let record = Record::start(Arc::clone(&self.shared), subject);
         ResponseFuture::new(self.inner.call(request), classifier, record)
     }
 }

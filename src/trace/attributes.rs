@@ -102,3 +102,48 @@ fn original_uri<B>(request: &Request<B>) -> &Uri {
     }
     request.uri()
 }
+
+/// `{rpc.service}/{rpc.method}`, or the path itself when it is not a gRPC method path.
+pub(crate) fn rpc_span_name(path: &str) -> Cow<'static, str> {
+    match crate::semconv::rpc_service_method(path) {
+        Some((service, method)) => Cow::Owned(format!("{service}/{method}")),
+        None => Cow::Borrowed("grpc"),
+    }
+}
+
+/// The RPC attributes of a gRPC call: `rpc.system`, and `rpc.service` and `rpc.method` when the
+/// path has their shape.
+pub(crate) fn push_rpc(attributes: &mut Vec<KeyValue>, path: &str) {
+    attributes.push(KeyValue::new(crate::semconv::rpc::SYSTEM, "grpc"));
+    if let Some((service, method)) = crate::semconv::rpc_service_method(path) {
+        attributes.push(KeyValue::new(
+            crate::semconv::rpc::SERVICE,
+            service.to_owned(),
+        ));
+        attributes.push(KeyValue::new(
+            crate::semconv::rpc::METHOD,
+            method.to_owned(),
+        ));
+    }
+}
+
+/// The attributes of a gRPC server span known when the call arrives.
+pub(crate) fn grpc_server_request<B>(
+    request: &Request<B>,
+    default_scheme: &'static str,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(8);
+    push_rpc(&mut attributes, request.uri().path());
+    let scheme = request.uri().scheme_str().unwrap_or(default_scheme);
+    if let Some((host, port)) = server_address(request.uri(), request.headers(), scheme) {
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+        if let Some(port) = port {
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+    #[cfg(feature = "correlation")]
+    if let Some(id) = request.extensions().get::<crate::CorrelationId>() {
+        attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
+    }
+    attributes
+}

@@ -84,6 +84,9 @@ where
             }
             Some(Ok(frame)) => {
                 if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(span) = this.span.as_ref() {
+                        span.grpc_status(trailers);
+                    }
                     end(this.span, this.eos, Some(trailers));
                 } else if this.inner.is_end_stream() {
                     end(this.span, this.eos, None);

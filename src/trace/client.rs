@@ -13,12 +13,14 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::attributes::push_method;
+use super::attributes::{push_method, push_rpc, rpc_span_name};
 use super::future::ResponseFuture;
 use super::http_span::HttpSpan;
 use super::layer::SCOPE;
+use crate::classify::GrpcErrorsAsFailures;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
 use crate::propagation::inject;
+use crate::semconv::Protocol;
 use crate::semconv::known_method;
 
 /// Starts a CLIENT span for each outbound request, child of the current context (the server
@@ -53,6 +55,7 @@ use crate::semconv::known_method;
 pub struct TraceClientLayer<T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
     tracer: Arc<T>,
     classifier: M,
+    protocol: Protocol,
 }
 
 impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
@@ -60,6 +63,7 @@ impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
         Self {
             tracer: Arc::clone(&self.tracer),
             classifier: self.classifier.clone(),
+            protocol: self.protocol,
         }
     }
 }
@@ -81,6 +85,15 @@ impl Default for TraceClientLayer {
     }
 }
 
+impl TraceClientLayer<BoxedTracer, SharedClassifier<GrpcErrorsAsFailures>> {
+    /// The layer for gRPC clients (a tonic `Channel`): CLIENT spans named
+    /// `{rpc.service}/{rpc.method}` with the RPC attributes and `rpc.grpc.status_code`; any code
+    /// but OK fails the call.
+    pub fn new_for_grpc() -> Self {
+        TraceClientLayer::new().grpc()
+    }
+}
+
 impl<T> TraceClientLayer<T> {
     /// The layer with a given tracer.
     pub fn with_tracer(tracer: T) -> Self {
@@ -88,11 +101,21 @@ impl<T> TraceClientLayer<T> {
             tracer: Arc::new(tracer),
             classifier: StatusInRangeAsFailures::new_for_client_and_server_errors()
                 .into_make_classifier(),
+            protocol: Protocol::Http,
         }
     }
 }
 
 impl<T, M> TraceClientLayer<T, M> {
+    /// Switches the layer to gRPC (see [`TraceClientLayer::new_for_grpc`]), keeping its tracer.
+    pub fn grpc(self) -> TraceClientLayer<T, SharedClassifier<GrpcErrorsAsFailures>> {
+        TraceClientLayer {
+            tracer: self.tracer,
+            classifier: GrpcErrorsAsFailures::make_classifier(),
+            protocol: Protocol::Grpc,
+        }
+    }
+
     /// Sets the success/failure policy that decides the span status and `error.type`.
     ///
     /// Defaults to `StatusInRangeAsFailures` over 400–599, as the semantic conventions have it
@@ -101,6 +124,7 @@ impl<T, M> TraceClientLayer<T, M> {
         TraceClientLayer {
             tracer: self.tracer,
             classifier,
+            protocol: self.protocol,
         }
     }
 }
@@ -113,6 +137,7 @@ impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
             inner,
             tracer: Arc::clone(&self.tracer),
             classifier: self.classifier.clone(),
+            protocol: self.protocol,
         }
     }
 }
@@ -124,6 +149,7 @@ pub struct TraceClient<S, T = BoxedTracer, M = SharedClassifier<StatusInRangeAsF
     inner: S,
     tracer: Arc<T>,
     classifier: M,
+    protocol: Protocol,
 }
 
 impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
@@ -132,6 +158,7 @@ impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
             inner: self.inner.clone(),
             tracer: Arc::clone(&self.tracer),
             classifier: self.classifier.clone(),
+            protocol: self.protocol,
         }
     }
 }
@@ -160,12 +187,27 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
         let parent = opentelemetry::Context::current();
-        let method = known_method(request.method());
+        let (name, attributes) = match self.protocol {
+            Protocol::Http => (
+                Cow::Borrowed(known_method(request.method()).unwrap_or("HTTP")),
+                client_request(&request),
+            ),
+            Protocol::Grpc => {
+                let mut attributes = client_request(&request);
+                // The RPC conventions describe the call, not the HTTP request carrying it.
+                attributes.retain(|kv| {
+                    kv.key.as_str() == semconv::SERVER_ADDRESS
+                        || kv.key.as_str() == semconv::SERVER_PORT
+                });
+                push_rpc(&mut attributes, request.uri().path());
+                (rpc_span_name(request.uri().path()), attributes)
+            }
+        };
         let builder = self
             .tracer
-            .span_builder(method.unwrap_or("HTTP"))
+            .span_builder(name)
             .with_kind(SpanKind::Client)
-            .with_attributes(client_request(&request));
+            .with_attributes(attributes);
         let span = self.tracer.build_with_context(builder, &parent);
         let cx = parent.with_span(span);
         inject(
@@ -186,7 +228,7 @@ where
                 .headers_mut()
                 .insert(crate::correlation::X_REQUEST_ID, id.into());
         }
-        let span = HttpSpan::new(cx, tracing::Span::none());
+        let span = HttpSpan::new(cx, tracing::Span::none(), self.protocol == Protocol::Grpc);
         let future = {
             let _entered = span.enter();
             self.inner.call(request)

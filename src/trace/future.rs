@@ -52,7 +52,7 @@ where
             Ok(response) => {
                 let mut eos = None;
                 if let (Some(classifier), Some(span)) = (classifier, span.as_ref()) {
-                    span.status(response.status());
+                    span.head(&response);
                     match classifier.classify_response(&response) {
                         ClassifiedResponse::Ready(Ok(())) => {}
                         ClassifiedResponse::Ready(Err(class)) => span.fail(class.error_type()),

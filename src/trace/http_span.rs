@@ -13,14 +13,18 @@ use crate::classify::CANCELLED;
 pub(crate) struct HttpSpan {
     cx: Context,
     log_span: tracing::Span,
+    grpc: bool,
     ended: bool,
 }
 
 impl HttpSpan {
-    pub(crate) fn new(cx: Context, log_span: tracing::Span) -> Self {
+    /// `grpc`: the span follows the RPC conventions (`rpc.grpc.status_code`) rather than the
+    /// HTTP ones (`http.response.status_code`).
+    pub(crate) fn new(cx: Context, log_span: tracing::Span, grpc: bool) -> Self {
         Self {
             cx,
             log_span,
+            grpc,
             ended: false,
         }
     }
@@ -30,12 +34,33 @@ impl HttpSpan {
         (self.log_span.enter(), self.cx.clone().attach())
     }
 
-    /// Records the response status.
-    pub(crate) fn status(&self, status: http::StatusCode) {
-        self.cx.span().set_attribute(KeyValue::new(
-            semconv::HTTP_RESPONSE_STATUS_CODE,
-            i64::from(status.as_u16()),
-        ));
+    /// Records the response head's status: the HTTP status, or for gRPC the `grpc-status`
+    /// of a trailers-only response.
+    pub(crate) fn head<B>(&self, response: &http::Response<B>) {
+        if self.grpc {
+            self.grpc_status(response.headers());
+        } else {
+            self.cx.span().set_attribute(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(response.status().as_u16()),
+            ));
+        }
+    }
+
+    /// Records `rpc.grpc.status_code` when `headers` (the head or the trailers) carry one.
+    pub(crate) fn grpc_status(&self, headers: &http::HeaderMap) {
+        if !self.grpc {
+            return;
+        }
+        if let Some(code) = headers
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            self.cx
+                .span()
+                .set_attribute(KeyValue::new(crate::semconv::rpc::GRPC_STATUS_CODE, code));
+        }
     }
 
     /// Marks the span as failed, with `error_type` (the same value the metrics record).

@@ -10,7 +10,10 @@ use tower_layer::Layer;
 use tracing::Level;
 
 use super::service::Trace;
-use crate::classify::{ServerErrorsAsFailures, SharedClassifier};
+use crate::classify::{
+    GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier, grpc_server_errors,
+};
+use crate::semconv::Protocol;
 
 /// Continues the caller's trace: extracts its W3C context strictly, starts a SERVER span per
 /// the OpenTelemetry HTTP semantic conventions, makes it current for the handler (so client
@@ -50,6 +53,7 @@ pub(crate) struct Config<T> {
     pub(crate) inbound: InboundTrace,
     pub(crate) span_level: Level,
     pub(crate) scheme: &'static str,
+    pub(crate) protocol: Protocol,
 }
 
 impl<T> Clone for Config<T> {
@@ -59,6 +63,7 @@ impl<T> Clone for Config<T> {
             inbound: self.inbound.clone(),
             span_level: self.span_level,
             scheme: self.scheme,
+            protocol: self.protocol,
         }
     }
 }
@@ -84,6 +89,16 @@ impl Default for TraceLayer {
     }
 }
 
+impl TraceLayer<BoxedTracer, SharedClassifier<GrpcErrorsAsFailures>> {
+    /// The layer for gRPC servers, per the OpenTelemetry RPC conventions: spans named
+    /// `{rpc.service}/{rpc.method}` with `rpc.system="grpc"`, `rpc.service`, `rpc.method` and
+    /// `rpc.grpc.status_code` (from the head or the trailers), and the server policy of
+    /// [`grpc_server_errors`](crate::classify::grpc_server_errors).
+    pub fn new_for_grpc() -> Self {
+        TraceLayer::new().grpc()
+    }
+}
+
 impl<T> TraceLayer<T> {
     /// The layer with a given tracer, for example an `SdkTracer` from a provider the
     /// application holds (no dynamic dispatch per span, unlike the global tracer).
@@ -94,6 +109,7 @@ impl<T> TraceLayer<T> {
                 inbound: InboundTrace::parent(),
                 span_level: Level::INFO,
                 scheme: "http",
+                protocol: Protocol::Http,
             }),
             classifier: ServerErrorsAsFailures::make_classifier(),
         }
@@ -108,6 +124,14 @@ impl<T, M> TraceLayer<T, M> {
             config: Arc::new(config),
             classifier: self.classifier,
         }
+    }
+
+    /// Switches the layer to gRPC (see [`TraceLayer::new_for_grpc`]), keeping its tracer and
+    /// settings, with the server policy of
+    /// [`grpc_server_errors`](crate::classify::grpc_server_errors).
+    pub fn grpc(self) -> TraceLayer<T, SharedClassifier<GrpcErrorsAsFailures>> {
+        self.map(|c| c.protocol = Protocol::Grpc)
+            .classifier(grpc_server_errors())
     }
 
     /// Sets the success/failure policy that decides the span status and `error.type`: the same

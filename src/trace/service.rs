@@ -7,13 +7,14 @@ use http::{Request, Response};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer};
 use tower_service::Service;
 
-use super::attributes::{server_request, server_span_name};
+use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
 use super::future::ResponseFuture;
 use super::http_span::HttpSpan;
 use super::layer::Config;
 use crate::classify::{ErrorType, MakeClassifier, ServerErrorsAsFailures, SharedClassifier};
 use crate::propagation::extract;
 use crate::route::Route;
+use crate::semconv::Protocol;
 use crate::semconv::known_method;
 
 /// Middleware that makes a SERVER span per request. Made by [`TraceLayer`](super::TraceLayer).
@@ -80,13 +81,25 @@ where
             }
         };
 
-        let route = Route::from_extensions(request.extensions());
-        let method = known_method(request.method());
+        let (name, attributes) = match config.protocol {
+            Protocol::Http => {
+                let route = Route::from_extensions(request.extensions());
+                let method = known_method(request.method());
+                (
+                    server_span_name(method, route.as_ref()),
+                    server_request(&request, config.scheme, route.as_ref()),
+                )
+            }
+            Protocol::Grpc => (
+                rpc_span_name(request.uri().path()),
+                grpc_server_request(&request, config.scheme),
+            ),
+        };
         let mut builder = config
             .tracer
-            .span_builder(server_span_name(method, route.as_ref()))
+            .span_builder(name)
             .with_kind(SpanKind::Server)
-            .with_attributes(server_request(&request, config.scheme, route.as_ref()));
+            .with_attributes(attributes);
         let parent = if as_parent {
             extracted.to_context()
         } else {
@@ -104,7 +117,7 @@ where
             log_span.record("span_id", tracing::field::display(span_context.span_id()));
         }
 
-        let span = HttpSpan::new(cx, log_span);
+        let span = HttpSpan::new(cx, log_span, config.protocol == Protocol::Grpc);
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
