@@ -20,6 +20,9 @@
 //! curl -i -X POST -d 'secret' http://127.0.0.1:3000/login
 //! curl -i http://127.0.0.1:3000/users/42/ai-summary
 //! curl -s http://127.0.0.1:9464/metrics
+//! curl -i http://127.0.0.1:3000/readyz               # 200, with the `users-api` check
+//! curl -i -X POST http://127.0.0.1:3000/admin/outage # SIMULATED outage: /users answers 503
+//! curl -i http://127.0.0.1:3000/readyz               # 503 within a second, `users-api` failing
 //! ```
 //!
 //! What to look at:
@@ -39,10 +42,18 @@
 //!   `ai.request` (a SIMULATED AI call: a sleep that sometimes times out) and `billing.sync` (a
 //!   SIMULATED background job every 2 s that sometimes fails).
 //!
-//! Stop it with Ctrl-C (or SIGTERM): in-flight requests finish before it exits.
+//! - `GET /livez` is always 200; `GET /readyz` runs one real check (`users-api`: an HTTP call
+//!   to this service's own `/users/1`), cached for a second. Probes are answered before the
+//!   other layers, so they are not in the metrics, spans or access log.
+//!
+//! Stop it with Ctrl-C (or SIGTERM): readiness turns 503 at once, the service keeps serving
+//! for `SHUTDOWN_DRAIN_MS` (default 1000) so load balancers notice, then in-flight requests
+//! finish and it exits.
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -57,6 +68,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
+use tower_telemetry::health::{Check, Health, HealthLayer};
 use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
@@ -71,6 +83,8 @@ struct AppState {
     client: HttpClient,
     /// Where this service listens, so `/users/{id}/summary` can call it.
     base: String,
+    /// SIMULATED outage of the users API, toggled by `POST /admin/outage`.
+    outage: Arc<AtomicBool>,
 }
 
 #[tokio::main]
@@ -112,12 +126,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState {
         client,
         base: format!("http://{addr}"),
+        outage: Arc::new(AtomicBool::new(false)),
     };
+
+    // Readiness: one real check, an HTTP call to our own users API.
+    let probe_client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let users_url = format!("{}/users/1", state.base);
+    let health = Health::builder()
+        .check(
+            Check::new("users-api", move || {
+                let (client, url) = (probe_client.clone(), users_url.clone());
+                async move {
+                    let request = http::Request::get(url)
+                        .body(Empty::new())
+                        .map_err(|e| e.to_string())?;
+                    let response = client.request(request).await.map_err(|e| e.to_string())?;
+                    if response.status().is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("GET /users/1 answered {}", response.status()))
+                    }
+                }
+            })
+            .timeout(Duration::from_millis(500)),
+        )
+        .cache_for(Duration::from_secs(1))
+        .build();
 
     let app = Router::new()
         .route("/users/{id}", get(get_user))
         .route("/users/{id}/summary", get(user_summary))
         .route("/users/{id}/ai-summary", get(ai_summary))
+        .route("/admin/outage", post(toggle_outage))
         // The login route is also the `auth.login` operation: its success rate is one query.
         .route(
             "/login",
@@ -128,21 +168,47 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(MetricsLayer::new())
         // The server span of each request, continuing the caller's trace.
         .layer(TraceLayer::new())
-        // Outermost: correlation IDs, the request's log span and the access log.
-        .layer(CorrelationLayer::new());
+        // Correlation IDs, the request's log span and the access log.
+        .layer(CorrelationLayer::new())
+        // Outermost: `/livez` and `/readyz`, answered before everything else.
+        .layer(HealthLayer::new(health.clone()));
 
     tracing::info!(%addr, %metrics_addr, "quickstart listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Not ready first, so load balancers stop sending traffic, then drain.
+            health.set_ready(false);
+            let drain = std::env::var("SHUTDOWN_DRAIN_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(1000);
+            tracing::info!(drain_ms = drain, "not ready; draining before shutdown");
+            tokio::time::sleep(Duration::from_millis(drain)).await;
+        })
         .await?;
     tracing::info!("quickstart stopped");
     telemetry.shutdown()?;
     Ok(())
 }
 
+/// `POST /admin/outage`: toggles a SIMULATED outage of the users API.
+async fn toggle_outage(State(state): State<AppState>) -> Json<Value> {
+    let outage = !state.outage.fetch_xor(true, Ordering::Relaxed);
+    tracing::warn!(outage, "SIMULATED users API outage toggled");
+    Json(json!({ "outage": outage }))
+}
+
 /// `GET /users/{id}`: a small JSON body; ids above 1000 do not exist.
-async fn get_user(Path(id): Path<u32>) -> Result<Json<Value>, StatusCode> {
+async fn get_user(
+    State(state): State<AppState>,
+    Path(id): Path<u32>,
+) -> Result<Json<Value>, StatusCode> {
     tracing::info!(user.id = id, "loading user");
+    if state.outage.load(Ordering::Relaxed) {
+        tracing::error!(user.id = id, "SIMULATED outage: the users API is down");
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
     if id > 1000 {
         tracing::warn!(user.id = id, "no such user");
         return Err(StatusCode::NOT_FOUND);

@@ -28,6 +28,10 @@ pub mod classify;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics_layer;
 
+#[cfg(feature = "health")]
+#[cfg_attr(docsrs, doc(cfg(feature = "health")))]
+pub mod health;
+
 #[cfg(any(feature = "correlation", feature = "trace"))]
 mod request_span;
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]

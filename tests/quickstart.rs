@@ -206,4 +206,52 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
         !span_ids.contains("00f067aa0ba902b7"),
         "the caller's span is the parent, not ours"
     );
+
+    // Probes: liveness, readiness with its real check, and a simulated outage.
+    runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let call = |method: http::Method, path: &str| {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"))
+                .body(http_body_util::Empty::new())
+                .unwrap();
+            let client = client.clone();
+            async move {
+                let response = client.request(request).await.unwrap();
+                let status = response.status();
+                let body = http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap()
+                    .to_bytes();
+                (status, serde_json::from_slice::<Value>(&body).unwrap())
+            }
+        };
+        assert_eq!(call(http::Method::GET, "/livez").await.0, 200);
+        let (status, ready) = call(http::Method::GET, "/readyz").await;
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(ready["checks"][0]["name"], "users-api");
+        assert_eq!(ready["checks"][0]["status"], "pass");
+        assert_eq!(
+            call(http::Method::POST, "/admin/outage").await.1["outage"],
+            true
+        );
+        let mut last = None;
+        for _ in 0..50 {
+            let (status, ready) = call(http::Method::GET, "/readyz").await;
+            if status == 503 {
+                assert_eq!(ready["checks"][0]["status"], "fail", "{ready}");
+                last = None;
+                break;
+            }
+            last = Some(ready);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            last.is_none(),
+            "readiness did not turn 503 within 5 s: {last:?}"
+        );
+    });
 }

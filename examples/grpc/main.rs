@@ -15,6 +15,8 @@
 //!   `rpc_method` and `rpc_grpc_status_code`; the NOT_FOUND call has no `error_type` (the
 //!   caller's mistake), the stream that ends with UNAVAILABLE in its trailers has
 //!   `error_type="14"`;
+//! - the standard gRPC health service: `grpc.health.v1.Health/Check` answers SERVING for
+//!   `inventory.v1.Inventory`, driven by the same checks as HTTP readiness;
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT` set for both, one trace per call: the client's
 //!   `inventory.v1.Inventory/GetItem` CLIENT span and the server's SERVER span under it.
 //!
@@ -36,6 +38,7 @@ mod inventory {
 mod service;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -45,6 +48,7 @@ use inventory::{GetItemRequest, ListItemsRequest};
 use tonic::transport::{Channel, Server};
 use tower::ServiceBuilder;
 use tower_telemetry::correlation::{CorrelationClientLayer, CorrelationId};
+use tower_telemetry::health::{Check, Health};
 use tower_telemetry::metrics_layer::MetricsClientLayer;
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::TraceClientLayer;
@@ -86,10 +90,11 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
         axum::serve(metrics_listener, app).await
     });
 
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<InventoryServer<service::InventoryService>>()
-        .await;
+    // The standard gRPC health service, from the same checks as HTTP readiness would use.
+    let health = Health::builder()
+        .check(Check::new("warehouse", || async { Ok::<_, String>(()) }))
+        .build();
+    let grpc_health = health.grpc_service(["inventory.v1.Inventory"], Duration::from_secs(1));
 
     tracing::info!(%addr, "inventory gRPC server listening");
     Server::builder()
@@ -99,10 +104,11 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
                 .layer(TraceLayer::new_for_grpc())
                 .layer(MetricsLayer::new_for_grpc()),
         )
-        .add_service(health)
+        .add_service(grpc_health)
         .add_service(InventoryServer::new(service::InventoryService::default()))
-        .serve_with_shutdown(addr, async {
+        .serve_with_shutdown(addr, async move {
             let _ = tokio::signal::ctrl_c().await;
+            health.set_ready(false);
         })
         .await?;
     telemetry.shutdown()?;

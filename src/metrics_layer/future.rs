@@ -30,6 +30,15 @@ impl<F, C> ResponseFuture<F, C> {
             record: Some(record),
         }
     }
+
+    /// A request the layer does not record (an excluded path).
+    pub(crate) fn unrecorded(inner: F) -> Self {
+        Self {
+            inner,
+            classifier: None,
+            record: None,
+        }
+    }
 }
 
 impl<F, C, B, E> Future for ResponseFuture<F, C>

@@ -13,6 +13,10 @@ use crate::classify::{
 };
 pub(crate) use crate::semconv::Protocol;
 
+/// The paths the metrics and trace layers skip by default: probes and the metrics endpoint, so
+/// they do not skew success rates and latency histograms.
+pub const DEFAULT_EXCLUDED_PATHS: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 
@@ -22,6 +26,13 @@ pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
+
+pub(crate) fn default_excluded() -> Arc<[Box<str>]> {
+    DEFAULT_EXCLUDED_PATHS
+        .iter()
+        .map(|p| Box::from(*p))
+        .collect()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -60,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) names: Names,
     pub(crate) scheme: &'static str,
     pub(crate) until_first_byte: bool,
+    /// Request paths recorded by nothing.
+    pub(crate) excluded: Arc<[Box<str>]>,
     /// `[method, scheme, route or host, status, error.type]`.
     pub(crate) durations: LabelSets<5, Histogram>,
     /// `[method, scheme]`.
@@ -67,17 +80,18 @@ pub(crate) struct Shared {
 }
 
 /// Settings shared by both layers, turned into [`Shared`] when the layer is built.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Settings {
     side: Side,
     protocol: Protocol,
     scheme: &'static str,
     until_first_byte: bool,
     max_label_sets: usize,
+    excluded: Arc<[Box<str>]>,
 }
 
 impl Settings {
-    fn build(self) -> Arc<Shared> {
+    fn build(&self) -> Arc<Shared> {
         let (names, duration_labels, active_labels) = match (self.protocol, self.side) {
             (Protocol::Http, side) => (
                 if side == Side::Server { SERVER } else { CLIENT },
@@ -128,6 +142,7 @@ impl Settings {
             names,
             scheme: self.scheme,
             until_first_byte: self.until_first_byte,
+            excluded: Arc::clone(&self.excluded),
         })
     }
 }
@@ -147,7 +162,7 @@ macro_rules! metrics_layer {
             fn clone(&self) -> Self {
                 Self {
                     classifier: self.classifier.clone(),
-                    settings: self.settings,
+                    settings: self.settings.clone(),
                     shared: Arc::clone(&self.shared),
                 }
             }
@@ -163,11 +178,12 @@ macro_rules! metrics_layer {
                     scheme: "http",
                     until_first_byte: false,
                     max_label_sets: DEFAULT_MAX_LABEL_SETS,
+                    excluded: default_excluded(),
                 };
                 Self {
                     classifier: $default_expr,
-                    settings,
                     shared: settings.build(),
+                    settings,
                 }
             }
         }
@@ -193,11 +209,12 @@ macro_rules! metrics_layer {
                     scheme: "http",
                     until_first_byte: false,
                     max_label_sets: DEFAULT_MAX_LABEL_SETS,
+                    excluded: default_excluded(),
                 };
                 Self {
                     classifier: $grpc_expr,
-                    settings,
                     shared: settings.build(),
+                    settings,
                 }
             }
         }
@@ -208,8 +225,8 @@ macro_rules! metrics_layer {
                 f(&mut settings);
                 Self {
                     classifier: self.classifier,
-                    settings,
                     shared: settings.build(),
+                    settings,
                 }
             }
 
@@ -239,6 +256,18 @@ macro_rules! metrics_layer {
             /// Defaults to `http`.
             pub fn scheme(self, scheme: &'static str) -> Self {
                 self.with_settings(|s| s.scheme = scheme)
+            }
+
+            /// Sets the request paths this layer does not record (exact matches).
+            ///
+            /// Defaults to [`DEFAULT_EXCLUDED_PATHS`]: `/livez`, `/readyz`, `/metrics`.
+            pub fn exclude_paths<I, P>(self, paths: I) -> Self
+            where
+                I: IntoIterator<Item = P>,
+                P: Into<Box<str>>,
+            {
+                let paths: Arc<[Box<str>]> = paths.into_iter().map(Into::into).collect();
+                self.with_settings(|s| s.excluded = paths)
             }
 
             /// Sets the most distinct label sets each metric of this layer registers; the

@@ -11,7 +11,10 @@ mod service;
 pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
 pub use self::labels::OVERFLOW_LABEL;
-pub use self::layer::{DEFAULT_MAX_LABEL_SETS, DURATION_BUCKETS, MetricsClientLayer, MetricsLayer};
+pub use self::layer::{
+    DEFAULT_EXCLUDED_PATHS, DEFAULT_MAX_LABEL_SETS, DURATION_BUCKETS, MetricsClientLayer,
+    MetricsLayer,
+};
 pub use self::operation::{
     ClassifyOutcome, Failure, HttpStatuses, Operation, OperationFuture, OperationLayer, Results,
 };

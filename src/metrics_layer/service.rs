@@ -52,6 +52,15 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
+        if self
+            .shared
+            .excluded
+            .iter()
+            .any(|excluded| **excluded == *path)
+        {
+            return ResponseFuture::unrecorded(self.inner.call(request));
+        }
         let classifier = self.classifier.make_classifier(&request);
         let subject = match self.shared.protocol {
             Protocol::Http => Subject::Http {

@@ -30,6 +30,15 @@ impl<F, C> ResponseFuture<F, C> {
             span: Some(span),
         }
     }
+
+    /// A request the layer does not trace (an excluded path).
+    pub(crate) fn untraced(inner: F) -> Self {
+        Self {
+            inner,
+            classifier: None,
+            span: None,
+        }
+    }
 }
 
 impl<F, C, B, E> Future for ResponseFuture<F, C>

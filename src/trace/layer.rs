@@ -54,6 +54,7 @@ pub(crate) struct Config<T> {
     pub(crate) span_level: Level,
     pub(crate) scheme: &'static str,
     pub(crate) protocol: Protocol,
+    pub(crate) excluded: Arc<[Box<str>]>,
 }
 
 impl<T> Clone for Config<T> {
@@ -64,6 +65,7 @@ impl<T> Clone for Config<T> {
             span_level: self.span_level,
             scheme: self.scheme,
             protocol: self.protocol,
+            excluded: Arc::clone(&self.excluded),
         }
     }
 }
@@ -110,6 +112,10 @@ impl<T> TraceLayer<T> {
                 span_level: Level::INFO,
                 scheme: "http",
                 protocol: Protocol::Http,
+                excluded: ["/livez", "/readyz", "/metrics"]
+                    .into_iter()
+                    .map(Box::from)
+                    .collect(),
             }),
             classifier: ServerErrorsAsFailures::make_classifier(),
         }
@@ -159,6 +165,18 @@ impl<T, M> TraceLayer<T, M> {
     /// Defaults to `INFO`.
     pub fn span_level(self, level: Level) -> Self {
         self.map(|c| c.span_level = level)
+    }
+
+    /// Sets the request paths that get no span (exact matches).
+    ///
+    /// Defaults to `/livez`, `/readyz` and `/metrics`: probes and scrapes.
+    pub fn exclude_paths<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Box<str>>,
+    {
+        let paths: Arc<[Box<str>]> = paths.into_iter().map(Into::into).collect();
+        self.map(|c| c.excluded = paths)
     }
 
     /// Sets `url.scheme` for requests whose URI has no scheme (origin-form requests, which is

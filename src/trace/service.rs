@@ -58,6 +58,10 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
+        let path = request.uri().path();
+        if config.excluded.iter().any(|excluded| **excluded == *path) {
+            return ResponseFuture::untraced(self.inner.call(request));
+        }
         let classifier = self.classifier.make_classifier(&request);
         let log_span = crate::request_span::current_or_open(config.span_level);
 
