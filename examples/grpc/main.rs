@@ -94,7 +94,9 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
     let health = Health::builder()
         .check(Check::new("warehouse", || async { Ok::<_, String>(()) }))
         .build();
-    let grpc_health = health.grpc_service(["inventory.v1.Inventory"], Duration::from_secs(1));
+    let grpc_health = health
+        .grpc_service(["inventory.v1.Inventory"], Duration::from_secs(1))
+        .await;
 
     tracing::info!(%addr, "inventory gRPC server listening");
     Server::builder()

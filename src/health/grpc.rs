@@ -13,9 +13,14 @@ impl Health {
     /// (service name `""`) and each name in `services` become SERVING when ready and
     /// NOT_SERVING otherwise. Watchers see each change.
     ///
-    /// Call it inside a Tokio runtime; the updating task stops when every clone of this
-    /// `Health` has been dropped.
-    pub fn grpc_service<I, N>(&self, services: I, every: Duration) -> HealthServer<impl GrpcHealth>
+    /// The statuses are set from a first report before this returns, so no client ever sees a
+    /// service it asked about as unknown. Call it inside a Tokio runtime; the updating task
+    /// stops when every clone of this `Health` has been dropped.
+    pub async fn grpc_service<I, N>(
+        &self,
+        services: I,
+        every: Duration,
+    ) -> HealthServer<impl GrpcHealth>
     where
         I: IntoIterator<Item = N>,
         N: Into<String>,
@@ -24,15 +29,9 @@ impl Health {
         let names: Vec<String> = std::iter::once(String::new())
             .chain(services.into_iter().map(Into::into))
             .collect();
-        let weak = self.downgrade();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else {
-                    return;
-                };
-                let ready = Health::from_inner(inner).report().await.ready;
+        let publish = move |ready: bool| {
+            let (reporter, names) = (reporter.clone(), names.clone());
+            async move {
                 let status = if ready {
                     ServingStatus::Serving
                 } else {
@@ -41,6 +40,19 @@ impl Health {
                 for name in &names {
                     reporter.set_service_status(name, status).await;
                 }
+            }
+        };
+        publish(self.report().await.ready).await;
+        let weak = self.downgrade();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await; // the first tick is now, and that report is published
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                publish(Health::from_inner(inner).report().await.ready).await;
             }
         });
         server
