@@ -32,6 +32,10 @@ pub mod metrics_layer;
 #[cfg_attr(docsrs, doc(cfg(feature = "health")))]
 pub mod health;
 
+#[cfg(feature = "slo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "slo")))]
+pub mod slo;
+
 #[cfg(any(feature = "correlation", feature = "trace"))]
 mod request_span;
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]

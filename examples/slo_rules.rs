@@ -1,0 +1,49 @@
+//! Prints the Prometheus rules for the quickstart's SLOs.
+//!
+//! ```sh
+//! cargo run --example slo_rules > quickstart.rules.yml
+//! promtool check rules quickstart.rules.yml
+//! ```
+//!
+//! The SLOs, and why these targets, are in docs/operations/slo.md.
+
+use tower_telemetry::slo::{RuleGenerator, Slo, SloError, Target};
+
+/// The quickstart's objectives.
+pub(crate) fn quickstart_slos() -> Result<Vec<Slo>, SloError> {
+    Ok(vec![
+        // 99.9% of logins succeed (5xx are failures; a wrong password is a success).
+        Slo::availability("auth-login", Target::operation("auth.login"), 0.999)?
+            .label("team", "identity"),
+        // 99.9% of user reads succeed.
+        Slo::availability("users-read", Target::route("/users/{id}"), 0.999)?
+            .label("team", "accounts"),
+        // 99% of billing syncs succeed, and 99% finish within 2.5 s.
+        Slo::availability("billing-sync", Target::operation("billing.sync"), 0.99)?
+            .label("team", "billing"),
+        Slo::latency(
+            "billing-sync-latency",
+            Target::operation("billing.sync"),
+            2.5,
+            0.99,
+        )?
+        .label("team", "billing"),
+        // 95% of AI requests answer within 5 s (timeouts count as failures separately).
+        Slo::latency(
+            "ai-request-latency",
+            Target::operation("ai.request"),
+            5.0,
+            0.95,
+        )?
+        .label("team", "assistant"),
+    ])
+}
+
+#[allow(dead_code)] // the tests include this file for `quickstart_slos` alone
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rules = RuleGenerator::new(quickstart_slos()?)
+        .runbook_base("https://runbooks.example.com/quickstart/slo/")
+        .to_yaml()?;
+    print!("{rules}");
+    Ok(())
+}

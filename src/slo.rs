@@ -1,0 +1,573 @@
+#![doc = include_str!("docs/slo.md")]
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+/// The bucket boundaries a latency threshold must be one of by default: the OpenTelemetry
+/// semantic conventions' duration buckets, which the `setup` helper gives the exporter.
+pub const DEFAULT_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// What an SLO measures: the requests of a route, the calls of an RPC method, or the calls of
+/// a named operation, as this crate's metrics record them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// An HTTP route template of `MetricsLayer` (`http.route`).
+    Route(String),
+    /// A gRPC method of `MetricsLayer::new_for_grpc` (`rpc.service`, `rpc.method`).
+    Rpc {
+        /// `package.Service`.
+        service: String,
+        /// `Method`.
+        method: String,
+    },
+    /// A named operation of `OperationLayer` (`operation`).
+    Operation(String),
+}
+
+impl Target {
+    /// An HTTP route, e.g. `/login`.
+    pub fn route(route: impl Into<String>) -> Self {
+        Self::Route(route.into())
+    }
+
+    /// A gRPC method.
+    pub fn rpc(service: impl Into<String>, method: impl Into<String>) -> Self {
+        Self::Rpc {
+            service: service.into(),
+            method: method.into(),
+        }
+    }
+
+    /// A named operation, e.g. `auth.login`.
+    pub fn operation(name: impl Into<String>) -> Self {
+        Self::Operation(name.into())
+    }
+
+    /// The Prometheus histogram (without suffix) and the label matchers selecting the target.
+    fn series(&self) -> (&'static str, String) {
+        match self {
+            Self::Route(route) => (
+                "http_server_request_duration_seconds",
+                format!("http_route={}", quote(route)),
+            ),
+            Self::Rpc { service, method } => (
+                "rpc_server_call_duration_seconds",
+                format!(
+                    "rpc_service={},rpc_method={}",
+                    quote(service),
+                    quote(method)
+                ),
+            ),
+            Self::Operation(name) => (
+                "operation_duration_seconds",
+                format!("operation={}", quote(name)),
+            ),
+        }
+    }
+}
+
+/// What counts as a good event.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Indicator {
+    /// Requests that did not fail (no `error.type`).
+    Availability,
+    /// Requests that took at most this many seconds (a histogram bucket boundary).
+    Latency {
+        /// The threshold, in seconds.
+        threshold: f64,
+    },
+}
+
+/// A service level objective over this crate's metrics.
+///
+/// ```
+/// use tower_telemetry::slo::{Slo, Target};
+///
+/// let login = Slo::availability("auth-login", Target::operation("auth.login"), 0.999)
+///     .unwrap()
+///     .label("team", "identity");
+/// let billing = Slo::latency("billing-sync-latency", Target::operation("billing.sync"), 2.5, 0.99)
+///     .unwrap();
+/// assert!(Slo::latency("too-precise", Target::operation("billing.sync"), 2.0, 0.99).is_err());
+/// # let _ = (login, billing);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct Slo {
+    name: String,
+    target: Target,
+    indicator: Indicator,
+    objective: f64,
+    window_days: u32,
+    labels: BTreeMap<String, String>,
+    runbook: Option<String>,
+}
+
+/// Why an SLO was refused.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SloError {
+    /// The objective is not strictly between 0 and 1.
+    Objective(f64),
+    /// The latency threshold is not a bucket boundary, so no series counts requests under it.
+    NotABucketBoundary {
+        /// The threshold asked for.
+        threshold: f64,
+        /// The boundaries available.
+        buckets: Vec<f64>,
+    },
+    /// The name is empty or not made of `a-z 0-9 - _ .`.
+    Name(String),
+    /// A label name is not a Prometheus label name, or is one the rules set themselves.
+    Label(String),
+}
+
+impl fmt::Display for SloError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Objective(objective) => {
+                write!(
+                    f,
+                    "the objective {objective} is not strictly between 0 and 1"
+                )
+            }
+            Self::NotABucketBoundary { threshold, buckets } => write!(
+                f,
+                "the latency threshold {threshold} s is not a bucket boundary; choose one of {buckets:?} or configure the exporter's buckets and pass them with `latency_with_buckets`"
+            ),
+            Self::Name(name) => {
+                write!(f, "the SLO name {name:?} must be non-empty `a-z 0-9 - _ .`")
+            }
+            Self::Label(name) => write!(f, "{name:?} is not a usable label name"),
+        }
+    }
+}
+
+impl std::error::Error for SloError {}
+
+impl Slo {
+    /// An availability SLO: at least `objective` of the target's requests succeed.
+    pub fn availability(
+        name: impl Into<String>,
+        target: Target,
+        objective: f64,
+    ) -> Result<Self, SloError> {
+        Self::new(name.into(), target, Indicator::Availability, objective)
+    }
+
+    /// A latency SLO: at least `objective` of the target's requests take at most `threshold`
+    /// seconds. The threshold must be one of [`DEFAULT_BUCKETS`].
+    pub fn latency(
+        name: impl Into<String>,
+        target: Target,
+        threshold: f64,
+        objective: f64,
+    ) -> Result<Self, SloError> {
+        Self::latency_with_buckets(name, target, threshold, objective, &DEFAULT_BUCKETS)
+    }
+
+    /// A latency SLO for histograms exported with other `buckets`.
+    pub fn latency_with_buckets(
+        name: impl Into<String>,
+        target: Target,
+        threshold: f64,
+        objective: f64,
+        buckets: &[f64],
+    ) -> Result<Self, SloError> {
+        if !buckets.contains(&threshold) {
+            return Err(SloError::NotABucketBoundary {
+                threshold,
+                buckets: buckets.to_vec(),
+            });
+        }
+        Self::new(
+            name.into(),
+            target,
+            Indicator::Latency { threshold },
+            objective,
+        )
+    }
+
+    fn new(
+        name: String,
+        target: Target,
+        indicator: Indicator,
+        objective: f64,
+    ) -> Result<Self, SloError> {
+        if !(objective > 0.0 && objective < 1.0) {
+            return Err(SloError::Objective(objective));
+        }
+        let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
+        if name.is_empty() || !name.chars().all(valid) {
+            return Err(SloError::Name(name));
+        }
+        Ok(Self {
+            name,
+            target,
+            indicator,
+            objective,
+            window_days: 30,
+            labels: BTreeMap::new(),
+            runbook: None,
+        })
+    }
+
+    /// Sets the SLO window, in days.
+    ///
+    /// Defaults to 30.
+    pub fn window_days(mut self, days: u32) -> Self {
+        self.window_days = days.max(1);
+        self
+    }
+
+    /// Adds a label to the recording rules and alerts, for routing (`team`, `service`).
+    ///
+    /// Label names `slo`, `severity` and `window` are the generator's own and are refused when
+    /// the rules are generated.
+    pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the runbook linked from the alerts.
+    ///
+    /// Defaults to the generator's base URL followed by the SLO name.
+    pub fn runbook(mut self, url: impl Into<String>) -> Self {
+        self.runbook = Some(url.into());
+        self
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The objective, e.g. `0.999`.
+    pub fn objective(&self) -> f64 {
+        self.objective
+    }
+
+    /// The error budget: the share of events allowed to be bad, `1 - objective`.
+    pub fn error_budget(&self) -> f64 {
+        1.0 - self.objective
+    }
+
+    /// The PromQL error ratio over `window` (a Prometheus duration such as `5m`).
+    pub fn error_ratio(&self, window: &str) -> String {
+        let (metric, selector) = self.target.series();
+        let total = format!("sum(rate({metric}_count{{{selector}}}[{window}]))");
+        match &self.indicator {
+            // `or vector(0)`: with no failure series yet the ratio is 0, not absent.
+            Indicator::Availability => format!(
+                "(sum(rate({metric}_count{{{selector},error_type!=\"\"}}[{window}])) or vector(0)) / {total}"
+            ),
+            Indicator::Latency { threshold } => format!(
+                "({total} - sum(rate({metric}_bucket{{{selector},le=\"{threshold}\"}}[{window}]))) / {total}"
+            ),
+        }
+    }
+}
+
+/// One multi-window burn-rate alert: fire when the error ratio over both windows burns the
+/// budget at least `factor` times faster than the SLO allows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BurnAlert {
+    /// `page` or `ticket`, the `severity` label.
+    pub severity: String,
+    /// The long window, e.g. `1h`.
+    pub long: String,
+    /// The short window confirming the burn is still going on, e.g. `5m`.
+    pub short: String,
+    /// The burn rate, e.g. `14.4`.
+    pub factor: f64,
+}
+
+impl BurnAlert {
+    fn new(severity: &str, long: &str, short: &str, factor: f64) -> Self {
+        Self {
+            severity: severity.to_owned(),
+            long: long.to_owned(),
+            short: short.to_owned(),
+            factor,
+        }
+    }
+}
+
+/// The Google SRE workbook's alerts for a 30-day window: page on 14.4× over 1 h (confirmed
+/// over 5 m) and 6× over 6 h (30 m); ticket on 3× over 1 d (2 h) and 1× over 3 d (6 h).
+pub fn default_alerts() -> Vec<BurnAlert> {
+    vec![
+        BurnAlert::new("page", "1h", "5m", 14.4),
+        BurnAlert::new("page", "6h", "30m", 6.0),
+        BurnAlert::new("ticket", "1d", "2h", 3.0),
+        BurnAlert::new("ticket", "3d", "6h", 1.0),
+    ]
+}
+
+/// Writes Prometheus rule files for a set of SLOs.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RuleGenerator {
+    slos: Vec<Slo>,
+    alerts: Vec<BurnAlert>,
+    runbook_base: String,
+}
+
+impl RuleGenerator {
+    /// A generator with [`default_alerts`] and runbook links under
+    /// `https://runbooks.example.com/slo/`.
+    pub fn new(slos: impl IntoIterator<Item = Slo>) -> Self {
+        Self {
+            slos: slos.into_iter().collect(),
+            alerts: default_alerts(),
+            runbook_base: "https://runbooks.example.com/slo/".to_owned(),
+        }
+    }
+
+    /// Sets the burn-rate alerts.
+    ///
+    /// Defaults to [`default_alerts`].
+    pub fn alerts(mut self, alerts: Vec<BurnAlert>) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    /// Sets the base of runbook links; an SLO's link is this followed by its name, unless the
+    /// SLO sets its own.
+    ///
+    /// Defaults to `https://runbooks.example.com/slo/`.
+    pub fn runbook_base(mut self, base: impl Into<String>) -> Self {
+        self.runbook_base = base.into();
+        self
+    }
+
+    /// The rule file, as YAML (`promtool check rules` accepts it).
+    ///
+    /// For each SLO, one rule group `slo-<name>`: recording rules
+    /// `slo:error_ratio:rate<window>` (labelled `slo`) for every window the alerts use, then
+    /// the alerts `SLOErrorBudgetBurn` labelled `severity`, `slo` and `window` (`long/short`).
+    ///
+    /// An alert whose factor times the error budget exceeds 1 could never fire (the error
+    /// ratio cannot pass 100%): its threshold is lowered to a 100% error ratio, and the alert
+    /// carries the label `burn_rate_capped="true"`, so that a total outage still pages.
+    pub fn to_yaml(&self) -> Result<String, SloError> {
+        let mut out = String::from("groups:\n");
+        for slo in &self.slos {
+            for name in slo.labels.keys() {
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid
+                    || ["slo", "severity", "window", "burn_rate_capped"].contains(&name.as_str())
+                {
+                    return Err(SloError::Label(name.clone()));
+                }
+            }
+            let mut labels = slo.labels.clone();
+            labels.insert("slo".to_owned(), slo.name.clone());
+
+            let mut windows: Vec<&str> = Vec::new();
+            for alert in &self.alerts {
+                for window in [alert.long.as_str(), alert.short.as_str()] {
+                    if !windows.contains(&window) {
+                        windows.push(window);
+                    }
+                }
+            }
+            // One group per SLO: rules in a group run in order, so every alert sees the
+            // recording rules of the same evaluation (separate groups run concurrently and
+            // could read the previous minute's ratios).
+            let _ = writeln!(out, "  - name: {}", quote(&format!("slo-{}", slo.name)));
+            out.push_str("    rules:\n");
+            for window in &windows {
+                let _ = writeln!(
+                    out,
+                    "      - record: {}",
+                    quote(&format!("slo:error_ratio:rate{window}"))
+                );
+                let _ = writeln!(out, "        expr: {}", quote(&slo.error_ratio(window)));
+                write_labels(&mut out, "        ", &labels);
+            }
+
+            let budget = slo.error_budget();
+            let selector = format!("slo={}", quote(&slo.name));
+            for alert in &self.alerts {
+                let capped = alert.factor * budget > 1.0;
+                let factor = if capped { 1.0 / budget } else { alert.factor };
+                let burn =
+                    |window: &str| format!("slo:error_ratio:rate{window}{{{selector}}} / {budget}");
+                let expr = format!(
+                    "({long}) >= {factor} and ({short}) >= {factor}",
+                    long = burn(&alert.long),
+                    short = burn(&alert.short),
+                    factor = round(factor),
+                );
+                let mut alert_labels = labels.clone();
+                alert_labels.insert("severity".to_owned(), alert.severity.clone());
+                alert_labels.insert(
+                    "window".to_owned(),
+                    format!("{}/{}", alert.long, alert.short),
+                );
+                if capped {
+                    alert_labels.insert("burn_rate_capped".to_owned(), "true".to_owned());
+                }
+                let runbook = slo
+                    .runbook
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{}", self.runbook_base, slo.name));
+                out.push_str("      - alert: SLOErrorBudgetBurn\n");
+                let _ = writeln!(out, "        expr: {}", quote(&expr));
+                write_labels(&mut out, "        ", &alert_labels);
+                out.push_str("        annotations:\n");
+                let _ = writeln!(
+                    out,
+                    "          summary: {}",
+                    quote(&format!(
+                        "{}: the error budget of {} over {} days is burning {}x faster than allowed over {} (confirmed over {})",
+                        slo.name,
+                        percent(slo.objective),
+                        slo.window_days,
+                        round(factor),
+                        alert.long,
+                        alert.short
+                    ))
+                );
+                let _ = writeln!(
+                    out,
+                    "          burn_rate: {}",
+                    quote("{{ $value | printf \"%.2f\" }}")
+                );
+                let _ = writeln!(out, "          runbook_url: {}", quote(&runbook));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn write_labels(out: &mut String, indent: &str, labels: &BTreeMap<String, String>) {
+    let _ = writeln!(out, "{indent}labels:");
+    for (name, value) in labels {
+        let _ = writeln!(out, "{indent}  {name}: {}", quote(value));
+    }
+}
+
+/// A double-quoted YAML (and PromQL) string: JSON escaping is valid in both.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A factor printed without float noise (14.4, not 14.399999999999999).
+fn round(value: f64) -> String {
+    let rounded = (value * 1e6).round() / 1e6;
+    format!("{rounded}")
+}
+
+fn percent(objective: f64) -> String {
+    format!("{}%", round(objective * 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_names_and_thresholds_are_validated() {
+        assert_eq!(
+            Slo::availability("x", Target::operation("a"), 1.0).unwrap_err(),
+            SloError::Objective(1.0)
+        );
+        assert!(Slo::availability("x", Target::operation("a"), 0.0).is_err());
+        assert!(Slo::availability("x", Target::operation("a"), f64::NAN).is_err());
+        assert_eq!(
+            Slo::availability("Bad Name", Target::operation("a"), 0.9).unwrap_err(),
+            SloError::Name("Bad Name".into())
+        );
+        let err = Slo::latency("x", Target::operation("a"), 2.0, 0.99).unwrap_err();
+        assert!(err.to_string().contains("not a bucket boundary"), "{err}");
+        assert!(
+            Slo::latency_with_buckets("x", Target::operation("a"), 2.0, 0.99, &[1.0, 2.0]).is_ok()
+        );
+        for err in [
+            SloError::Objective(2.0),
+            SloError::Name("".into()),
+            SloError::Label("9".into()),
+        ] {
+            assert!(!err.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn error_ratios_select_exactly_the_crates_series() {
+        let availability = Slo::availability("login", Target::route("/login"), 0.999).unwrap();
+        assert_eq!(
+            availability.error_ratio("5m"),
+            r#"(sum(rate(http_server_request_duration_seconds_count{http_route="/login",error_type!=""}[5m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{http_route="/login"}[5m]))"#
+        );
+        let latency = Slo::latency(
+            "rpc",
+            Target::rpc("inv.v1.Inventory", "GetItem"),
+            0.25,
+            0.99,
+        )
+        .unwrap();
+        assert_eq!(
+            latency.error_ratio("1h"),
+            r#"(sum(rate(rpc_server_call_duration_seconds_count{rpc_service="inv.v1.Inventory",rpc_method="GetItem"}[1h])) - sum(rate(rpc_server_call_duration_seconds_bucket{rpc_service="inv.v1.Inventory",rpc_method="GetItem",le="0.25"}[1h]))) / sum(rate(rpc_server_call_duration_seconds_count{rpc_service="inv.v1.Inventory",rpc_method="GetItem"}[1h]))"#
+        );
+        assert!((availability.error_budget() - 0.001).abs() < 1e-12);
+        assert_eq!(availability.name(), "login");
+        assert_eq!(availability.objective(), 0.999);
+    }
+
+    #[test]
+    fn impossible_burn_rates_are_capped_and_labelled() {
+        let loose = Slo::availability("loose", Target::operation("a"), 0.9).unwrap();
+        let yaml = RuleGenerator::new([loose]).to_yaml().unwrap();
+        assert!(yaml.contains(r#"burn_rate_capped: "true""#), "{yaml}");
+        assert!(
+            yaml.contains(">= 10 and"),
+            "14.4x of a 10% budget is capped to a 100% error ratio: {yaml}"
+        );
+    }
+
+    #[test]
+    fn reserved_and_invalid_labels_are_refused() {
+        for name in ["severity", "slo", "9lives", "with-dash"] {
+            let slo = Slo::availability("x", Target::operation("a"), 0.99)
+                .unwrap()
+                .label(name, "v");
+            assert_eq!(
+                RuleGenerator::new([slo]).to_yaml().unwrap_err(),
+                SloError::Label(name.into())
+            );
+        }
+    }
+
+    #[test]
+    fn strings_are_quoted_for_yaml_and_promql() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quote("line\nbreak\u{1}"), "\"line\\nbreak\\u0001\"");
+        assert_eq!(round(14.399999999999999), "14.4");
+        assert_eq!(percent(0.999), "99.9%");
+    }
+}

@@ -1,0 +1,125 @@
+//! The generated SLO rules checked by the real Prometheus tools: `promtool check rules` on the
+//! quickstart's rules and `promtool test rules` with the unit tests in tests/slo/, which feed
+//! synthetic series and prove each burn-rate alert fires from its threshold up, stays silent
+//! below it, and that the recording rules compute the expected error ratios. The Alertmanager
+//! routing example in docs/operations is checked with `amtool check-config`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+#[path = "../examples/slo_rules.rs"]
+mod slo_rules;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tower_telemetry::slo::RuleGenerator;
+
+/// A fresh directory for one test, removed when it ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tower-telemetry-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs a Prometheus tool from the Debian packages `scripts/test` installs.
+fn run(tool: &str, args: &[&str], dir: &Path) -> String {
+    let output = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is installed (run the tests with scripts/test): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{tool} {args:?} failed:\n{text}");
+    text
+}
+
+fn quickstart_rules() -> String {
+    RuleGenerator::new(slo_rules::quickstart_slos().unwrap())
+        .runbook_base("https://runbooks.example.com/quickstart/slo/")
+        .to_yaml()
+        .unwrap()
+}
+
+#[test]
+fn the_generated_rules_pass_promtool_and_its_unit_tests() {
+    let dir = TempDir::new("slo-rules");
+    std::fs::write(dir.0.join("quickstart.rules.yml"), quickstart_rules()).unwrap();
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slo/quickstart.test.yml");
+    std::fs::copy(tests, dir.0.join("quickstart.test.yml")).unwrap();
+
+    let checked = run(
+        "promtool",
+        &["check", "rules", "quickstart.rules.yml"],
+        &dir.0,
+    );
+    // 5 SLOs, 7 recording rules and 4 alerts each.
+    assert!(checked.contains("SUCCESS: 55 rules found"), "{checked}");
+    let tested = run(
+        "promtool",
+        &["test", "rules", "quickstart.test.yml"],
+        &dir.0,
+    );
+    assert!(tested.contains("SUCCESS"), "{tested}");
+}
+
+#[test]
+fn capped_burn_rates_still_fire_on_a_total_outage() {
+    use tower_telemetry::slo::{Slo, Target};
+    let dir = TempDir::new("slo-capped");
+    let loose = Slo::availability("loose", Target::route("/x"), 0.9).unwrap();
+    std::fs::write(
+        dir.0.join("loose.rules.yml"),
+        RuleGenerator::new([loose]).to_yaml().unwrap(),
+    )
+    .unwrap();
+    // Every request fails: a 100% error ratio is a 10x burn of the 10% budget. The 14.4x page
+    // is capped to 10x and fires; so do the others.
+    let test = r#"rule_files:
+  - loose.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_server_request_duration_seconds_count{http_route="/x",error_type="500"}'
+        values: '0+100x80'
+    promql_expr_test:
+      - expr: 'count(ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",slo="loose"})'
+        eval_time: 70m
+        exp_samples:
+          - value: 4
+      - expr: 'count(ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",slo="loose",burn_rate_capped="true",window="1h/5m"})'
+        eval_time: 70m
+        exp_samples:
+          - value: 1
+"#;
+    std::fs::write(dir.0.join("loose.test.yml"), test).unwrap();
+    run("promtool", &["check", "rules", "loose.rules.yml"], &dir.0);
+    run("promtool", &["test", "rules", "loose.test.yml"], &dir.0);
+}
+
+#[test]
+fn the_alertmanager_routing_example_is_valid() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations/alertmanager.yml");
+    let checked = run(
+        "amtool",
+        &["check-config", config.to_str().unwrap()],
+        Path::new("."),
+    );
+    assert!(checked.contains("SUCCESS"), "{checked}");
+}
