@@ -153,14 +153,11 @@ async fn duration_covers_the_body_or_only_the_head() {
         )
         .unwrap()
     };
-    assert!(
-        sum("/full/stream/{chunks}") >= 0.12,
-        "three chunks 40 ms apart"
-    );
-    assert!(
-        sum("/head/stream/{chunks}") < 0.04,
-        "the head comes before the first chunk"
-    );
+    let (full, head) = (sum("/full/stream/{chunks}"), sum("/head/stream/{chunks}"));
+    assert!(full >= 0.12, "three chunks 40 ms apart: {full}");
+    // The head comes before the first chunk: the body's 120 ms are not in the measure (compared
+    // with a margin rather than an absolute bound, so a loaded machine does not flake it).
+    assert!(head + 0.1 <= full, "head {head} s, full {full} s");
 }
 
 #[tokio::test]
