@@ -22,22 +22,32 @@ impl Drop for Running {
 }
 
 fn example_binary() -> PathBuf {
-    // Integration tests run from target/<profile>/deps; examples sit in target/<profile>/examples.
+    // `cargo test` builds the examples next to the tests: target/<profile>/examples.
     let deps = std::env::current_exe()
         .unwrap()
         .parent()
         .unwrap()
         .to_path_buf();
     let binary = deps.parent().unwrap().join("examples").join("quickstart");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "quickstart"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "the quickstart example builds");
+    if binary.exists() {
+        return binary;
     }
-    binary
+    // Runs that build only the tests (`cargo test --test quickstart`, coverage tools) build it
+    // here, and cargo says where it put it.
+    let output = Command::new(env!("CARGO"))
+        .args(["build", "--example", "quickstart", "--message-format=json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "the quickstart example builds");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["target"]["name"] == "quickstart")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reports the example's executable")
 }
 
 /// `promtool check metrics`, from the Debian package `prometheus` that `scripts/test` installs.
