@@ -67,6 +67,41 @@ impl ErrorType for GrpcFailureClass {
     }
 }
 
+/// The classification of one response, carried from its head to the end of its body: decided
+/// by the head (HTTP statuses, gRPC trailers-only responses), or waiting for the trailers
+/// (gRPC). Shared by the metrics and trace layers so that both reach the same outcome.
+pub(crate) struct Verdict<E: ClassifyEos> {
+    state: Option<Pending<E>>,
+}
+
+enum Pending<E: ClassifyEos> {
+    Failed(E::FailureClass),
+    AtEnd(E),
+}
+
+impl<E: ClassifyEos> Verdict<E> {
+    /// Classifies a response head.
+    pub(crate) fn of_head<C, B>(classifier: C, response: &Response<B>) -> Self
+    where
+        C: ClassifyResponse<FailureClass = E::FailureClass, ClassifyEos = E>,
+    {
+        let state = match classifier.classify_response(response) {
+            ClassifiedResponse::Ready(Ok(())) => None,
+            ClassifiedResponse::Ready(Err(class)) => Some(Pending::Failed(class)),
+            ClassifiedResponse::RequiresEos(eos) => Some(Pending::AtEnd(eos)),
+        };
+        Self { state }
+    }
+
+    /// At the end of the stream, with its trailers if any: the failure, if the response is one.
+    pub(crate) fn at_end(&mut self, trailers: Option<&http::HeaderMap>) -> Option<E::FailureClass> {
+        match self.state.take()? {
+            Pending::Failed(class) => Some(class),
+            Pending::AtEnd(eos) => eos.classify_eos(trailers).err(),
+        }
+    }
+}
+
 /// The policy of gRPC servers per the OpenTelemetry RPC conventions: failures are the codes
 /// that mean the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
 /// UNAVAILABLE, DATA_LOSS); OK and the caller-caused codes (CANCELLED, INVALID_ARGUMENT,

@@ -8,7 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::record::{Outcome, Record};
-use crate::classify::{ClassifyEos, ErrorType};
+use crate::classify::{ClassifyEos, ErrorType, Verdict};
 
 pin_project! {
     /// Response body of [`Metrics`](super::Metrics).
@@ -20,11 +20,9 @@ pin_project! {
     pub struct ResponseBody<B, E: ClassifyEos> {
         #[pin]
         inner: B,
+        // Both `None` when the request is not recorded.
         record: Option<Record>,
-        // Set when the policy waits for the end of the stream (gRPC trailers).
-        eos: Option<E>,
-        // Set when the response head already decided the request failed.
-        failure: Option<E::FailureClass>,
+        verdict: Option<Verdict<E>>,
     }
 }
 
@@ -33,32 +31,24 @@ where
     E: ClassifyEos,
     E::FailureClass: ErrorType,
 {
-    pub(crate) fn new(
-        inner: B,
-        record: Option<Record>,
-        eos: Option<E>,
-        failure: Option<E::FailureClass>,
-    ) -> Self {
+    pub(crate) fn new(inner: B, record: Option<Record>, verdict: Option<Verdict<E>>) -> Self {
         let mut body = Self {
             inner,
             record,
-            eos,
-            failure,
+            verdict,
         };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
-            finish(&mut body.record, &mut body.eos, &body.failure, None);
+            finish(&mut body.record, &mut body.verdict, None);
         }
         body
     }
 }
 
-/// Records the outcome at the end of the stream: the failure the head decided, else the
-/// classification of `trailers` if the policy waits for them, else success.
+/// Records the outcome at the end of the stream.
 fn finish<E>(
     record: &mut Option<Record>,
-    eos: &mut Option<E>,
-    failure: &Option<E::FailureClass>,
+    verdict: &mut Option<Verdict<E>>,
     trailers: Option<&HeaderMap>,
 ) where
     E: ClassifyEos,
@@ -67,12 +57,12 @@ fn finish<E>(
     let Some(mut record) = record.take() else {
         return;
     };
-    if let Some(class) = failure {
-        return record.finish(Outcome::Failure(class));
-    }
-    match eos.take().map(|eos| eos.classify_eos(trailers)) {
-        Some(Err(class)) => record.finish(Outcome::Failure(&class)),
-        Some(Ok(())) | None => record.finish(Outcome::Success),
+    match verdict
+        .as_mut()
+        .and_then(|verdict| verdict.at_end(trailers))
+    {
+        Some(class) => record.finish(Outcome::Failure(&class)),
+        None => record.finish(Outcome::Success),
     }
 }
 
@@ -92,7 +82,7 @@ where
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
-            None => finish(this.record, this.eos, this.failure, None),
+            None => finish(this.record, this.verdict, None),
             Some(Err(_)) => {
                 if let Some(mut record) = this.record.take() {
                     record.finish(Outcome::Error(std::any::type_name::<B::Error>()));
@@ -103,9 +93,9 @@ where
                     if let Some(record) = this.record.as_mut() {
                         record.grpc_status(trailers);
                     }
-                    finish(this.record, this.eos, this.failure, Some(trailers));
+                    finish(this.record, this.verdict, Some(trailers));
                 } else if this.inner.is_end_stream() {
-                    finish(this.record, this.eos, this.failure, None);
+                    finish(this.record, this.verdict, None);
                 }
             }
         }

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::ResponseBody;
 use super::record::{Outcome, Record};
-use crate::classify::{ClassifiedResponse, ClassifyResponse, ErrorType};
+use crate::classify::{ClassifyResponse, ErrorType, Verdict};
 
 pin_project! {
     /// Response future of [`Metrics`](super::Metrics).
@@ -56,18 +56,14 @@ where
         let (classifier, mut record) = (this.classifier.take(), this.record.take());
         Poll::Ready(match result {
             Ok(response) => {
-                let (mut eos, mut failure) = (None, None);
+                let mut verdict = None;
                 if let (Some(classifier), Some(record)) = (classifier, record.as_mut()) {
                     record.head(response.status());
                     record.grpc_status(response.headers());
-                    match classifier.classify_response(&response) {
-                        ClassifiedResponse::Ready(Ok(())) => {}
-                        // Decided by the head; the measurement still waits for the body.
-                        ClassifiedResponse::Ready(Err(class)) => failure = Some(class),
-                        ClassifiedResponse::RequiresEos(classify_eos) => eos = Some(classify_eos),
-                    }
+                    // Decided by the head or not, the measurement waits for the end of the body.
+                    verdict = Some(Verdict::of_head(classifier, &response));
                 }
-                Ok(response.map(|body| ResponseBody::new(body, record, eos, failure)))
+                Ok(response.map(|body| ResponseBody::new(body, record, verdict)))
             }
             Err(err) => {
                 if let Some(mut record) = record {

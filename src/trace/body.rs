@@ -8,7 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::http_span::HttpSpan;
-use crate::classify::{ClassifyEos, ErrorType};
+use crate::classify::{ClassifyEos, ErrorType, Verdict};
 
 pin_project! {
     /// Response body of [`Trace`](super::Trace) and [`TraceClient`](super::TraceClient).
@@ -17,11 +17,12 @@ pin_project! {
     /// current, and ends the span at the end of the stream (classifying the trailers when the
     /// policy waits for them, as gRPC's does), on a body error, or when dropped before the end
     /// (recorded as `error.type = "cancelled"`).
-    pub struct ResponseBody<B, E> {
+    pub struct ResponseBody<B, E: ClassifyEos> {
         #[pin]
         inner: B,
+        // Both `None` when the request is not traced.
         span: Option<HttpSpan>,
-        eos: Option<E>,
+        verdict: Option<Verdict<E>>,
     }
 }
 
@@ -31,26 +32,36 @@ where
     E: ClassifyEos,
     E::FailureClass: ErrorType,
 {
-    pub(crate) fn new(inner: B, span: Option<HttpSpan>, eos: Option<E>) -> Self {
-        let mut body = Self { inner, span, eos };
+    pub(crate) fn new(inner: B, span: Option<HttpSpan>, verdict: Option<Verdict<E>>) -> Self {
+        let mut body = Self {
+            inner,
+            span,
+            verdict,
+        };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
-            end(&mut body.span, &mut body.eos, None);
+            end(&mut body.span, &mut body.verdict, None);
         }
         body
     }
 }
 
-/// Ends the span at the end of the stream, failing it if the trailers say so.
-fn end<E>(span: &mut Option<HttpSpan>, eos: &mut Option<E>, trailers: Option<&HeaderMap>)
-where
+/// Ends the span at the end of the stream, failed if the response is a failure.
+fn end<E>(
+    span: &mut Option<HttpSpan>,
+    verdict: &mut Option<Verdict<E>>,
+    trailers: Option<&HeaderMap>,
+) where
     E: ClassifyEos,
     E::FailureClass: ErrorType,
 {
     let Some(mut span) = span.take() else {
         return;
     };
-    if let Some(Err(class)) = eos.take().map(|eos| eos.classify_eos(trailers)) {
+    if let Some(class) = verdict
+        .as_mut()
+        .and_then(|verdict| verdict.at_end(trailers))
+    {
         span.fail(class.error_type());
     }
     span.end();
@@ -75,7 +86,7 @@ where
             ready!(this.inner.as_mut().poll_frame(cx))
         };
         match &frame {
-            None => end(this.span, this.eos, None),
+            None => end(this.span, this.verdict, None),
             Some(Err(_)) => {
                 if let Some(mut span) = this.span.take() {
                     span.fail(std::any::type_name::<B::Error>());
@@ -87,9 +98,9 @@ where
                     if let Some(span) = this.span.as_ref() {
                         span.grpc_status(trailers);
                     }
-                    end(this.span, this.eos, Some(trailers));
+                    end(this.span, this.verdict, Some(trailers));
                 } else if this.inner.is_end_stream() {
-                    end(this.span, this.eos, None);
+                    end(this.span, this.verdict, None);
                 }
             }
         }
@@ -105,7 +116,7 @@ where
     }
 }
 
-impl<B, E> std::fmt::Debug for ResponseBody<B, E> {
+impl<B, E: ClassifyEos> std::fmt::Debug for ResponseBody<B, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody").finish_non_exhaustive()
     }

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::ResponseBody;
 use super::http_span::HttpSpan;
-use crate::classify::{ClassifiedResponse, ClassifyResponse, ErrorType};
+use crate::classify::{ClassifyResponse, ErrorType, Verdict};
 
 pin_project! {
     /// Response future of [`Trace`](super::Trace) and [`TraceClient`](super::TraceClient).
@@ -59,16 +59,12 @@ where
         let (classifier, mut span) = (this.classifier.take(), this.span.take());
         Poll::Ready(match result {
             Ok(response) => {
-                let mut eos = None;
+                let mut verdict = None;
                 if let (Some(classifier), Some(span)) = (classifier, span.as_ref()) {
                     span.head(&response);
-                    match classifier.classify_response(&response) {
-                        ClassifiedResponse::Ready(Ok(())) => {}
-                        ClassifiedResponse::Ready(Err(class)) => span.fail(class.error_type()),
-                        ClassifiedResponse::RequiresEos(classify_eos) => eos = Some(classify_eos),
-                    }
+                    verdict = Some(Verdict::of_head(classifier, &response));
                 }
-                Ok(response.map(|body| ResponseBody::new(body, span, eos)))
+                Ok(response.map(|body| ResponseBody::new(body, span, verdict)))
             }
             Err(err) => {
                 if let Some(span) = span.as_mut() {
