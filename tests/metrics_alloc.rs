@@ -19,6 +19,7 @@ use metrics::{
 };
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Service, ServiceBuilder, service_fn};
+use tower_telemetry::metrics_layer::MetricsClientLayer;
 use tower_telemetry::{MetricsLayer, OperationLayer};
 
 #[global_allocator]
@@ -105,6 +106,9 @@ fn a_seen_label_set_costs_no_allocation() {
         let mut operation = ServiceBuilder::new()
             .layer(OperationLayer::new("alloc.check"))
             .service_fn(handler);
+        let mut outbound = ServiceBuilder::new()
+            .layer(MetricsClientLayer::new())
+            .service_fn(handler);
         let call = |service: &mut dyn FnMut(Request<()>)| {
             for path in ["/ok", "/fail"] {
                 service(request(path));
@@ -113,15 +117,27 @@ fn a_seen_label_set_costs_no_allocation() {
         let mut bare_call = |r: Request<()>| drop(ready(bare.call(r)).unwrap());
         let mut measured_call = |r: Request<()>| drop(ready(measured.call(r)).unwrap());
         let mut operation_call = |r: Request<()>| drop(ready(operation.call(r)).unwrap());
+        // Outbound calls to a known host: the host label is shared, not copied.
+        let mut outbound_call = |mut r: Request<()>| {
+            let absolute = if r.uri().path() == "/fail" {
+                "http://api.internal/fail"
+            } else {
+                "http://api.internal/ok"
+            };
+            *r.uri_mut() = http::Uri::from_static(absolute);
+            drop(ready(outbound.call(r)).unwrap());
+        };
 
         // First sight of each label set registers its handles.
         call(&mut measured_call);
         call(&mut operation_call);
+        call(&mut outbound_call);
         let before = recorded.0.load(Ordering::Relaxed);
 
         let bare = allocations(500, || call(&mut bare_call));
         let measured = allocations(500, || call(&mut measured_call));
         let operation = allocations(500, || call(&mut operation_call));
+        let client = allocations(500, || call(&mut outbound_call));
         assert_eq!(
             measured, bare,
             "MetricsLayer: {measured} allocations over 1,000 requests, the bare service {bare}"
@@ -132,7 +148,7 @@ fn a_seen_label_set_costs_no_allocation() {
         );
         assert_eq!(
             recorded.0.load(Ordering::Relaxed) - before,
-            2000,
+            3000,
             "every request was recorded"
         );
     });

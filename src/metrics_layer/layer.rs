@@ -77,6 +77,23 @@ pub(crate) struct Shared {
     pub(crate) durations: LabelSets<5, Histogram>,
     /// `[method, scheme]`.
     pub(crate) active: LabelSets<2, Gauge>,
+    /// Client hosts seen so far, so that a request for a known host copies nothing.
+    pub(crate) hosts: LabelSets<1, Arc<str>>,
+}
+
+impl Shared {
+    /// The shared copy of a client request's host; past the label-set cap, `_OTHER`.
+    pub(crate) fn host(&self, host: &str) -> Arc<str> {
+        self.hosts.get(
+            &super::labels::Values([Some(host)]),
+            |labels| match labels.first() {
+                Some(label) if label.key() != super::labels::OVERFLOW_LABEL => {
+                    Arc::from(label.value())
+                }
+                _ => Arc::from(crate::classify::OTHER),
+            },
+        )
+    }
 }
 
 /// Settings shared by both layers, turned into [`Shared`] when the layer is built.
@@ -139,6 +156,7 @@ impl Settings {
             protocol: self.protocol,
             durations: LabelSets::new(duration_labels, self.max_label_sets),
             active: LabelSets::new(active_labels, self.max_label_sets),
+            hosts: LabelSets::new(["server.address"], self.max_label_sets),
             names,
             scheme: self.scheme,
             until_first_byte: self.until_first_byte,

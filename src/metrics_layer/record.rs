@@ -55,7 +55,7 @@ impl Subject {
 /// client request.
 pub(crate) enum Target {
     Route(Route),
-    Host(Box<str>),
+    Host(Arc<str>),
 }
 
 impl Target {

@@ -67,7 +67,10 @@ where
                 method: known_method(request.method()).unwrap_or("_OTHER"),
                 target: match self.shared.side {
                     Side::Server => Route::from_extensions(request.extensions()).map(Target::Route),
-                    Side::Client => request.uri().host().map(|host| Target::Host(host.into())),
+                    Side::Client => request
+                        .uri()
+                        .host()
+                        .map(|host| Target::Host(self.shared.host(host))),
                 },
             },
             Protocol::Grpc => Subject::Rpc(
