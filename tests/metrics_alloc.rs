@@ -147,6 +147,10 @@ fn a_seen_label_set_costs_no_allocation() {
             "OperationLayer: {operation} allocations over 1,000 calls, the bare service {bare}"
         );
         assert_eq!(
+            client, bare,
+            "MetricsClientLayer: {client} allocations over 1,000 calls, the bare service {bare}"
+        );
+        assert_eq!(
             recorded.0.load(Ordering::Relaxed) - before,
             3000,
             "every request was recorded"
