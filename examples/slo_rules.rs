@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --example slo_rules > quickstart.rules.yml
 //! promtool check rules quickstart.rules.yml
+//! cargo run --example slo_rules -- --dashboard > quickstart.dashboard.json   # Grafana: Import
 //! ```
 //!
 //! The SLOs, and why these targets, are in docs/operations/slo.md.
@@ -41,9 +42,12 @@ pub(crate) fn quickstart_slos() -> Result<Vec<Slo>, SloError> {
 
 #[allow(dead_code)] // the tests include this file for `quickstart_slos` alone
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rules = RuleGenerator::new(quickstart_slos()?)
-        .runbook_base("https://runbooks.example.com/quickstart/slo/")
-        .to_yaml()?;
-    print!("{rules}");
+    let generator = RuleGenerator::new(quickstart_slos()?)
+        .runbook_base("https://runbooks.example.com/quickstart/slo/");
+    if std::env::args().any(|arg| arg == "--dashboard") {
+        println!("{}", generator.grafana_dashboard("quickstart"));
+    } else {
+        print!("{}", generator.to_yaml()?);
+    }
     Ok(())
 }

@@ -123,3 +123,40 @@ fn the_alertmanager_routing_example_is_valid() {
     );
     assert!(checked.contains("SUCCESS"), "{checked}");
 }
+
+#[test]
+fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
+    let generator = RuleGenerator::new(slo_rules::quickstart_slos().unwrap());
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&generator.grafana_dashboard("quickstart")).unwrap();
+    assert_eq!(dashboard["title"], "quickstart");
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert_eq!(panels.len(), 6 + 2 * 5, "six RED panels, two per SLO");
+    assert!(
+        panels
+            .iter()
+            .any(|p| p["title"] == "SLO auth-login: error ratio against its alert thresholds")
+    );
+
+    // promtool parses every query, wrapped as recording rules.
+    let queries = generator.dashboard_queries("quickstart");
+    assert!(queries.len() > 20, "{queries:?}");
+    let mut rules = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
+    for (i, query) in queries.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - record: dashboard:query{i}\n        expr: {}\n",
+            serde_json::Value::from(query.as_str())
+        ));
+    }
+    let dir = TempDir::new("slo-dashboard");
+    std::fs::write(dir.0.join("dashboard.rules.yml"), rules).unwrap();
+    let checked = run(
+        "promtool",
+        &["check", "rules", "dashboard.rules.yml"],
+        &dir.0,
+    );
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
+        "{checked}"
+    );
+}
