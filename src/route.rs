@@ -5,7 +5,42 @@
 //! request extensions for layers added with `Router::layer` or `Router::route_layer`. Without a
 //! router there is no template and callers fall back to a fixed value.
 
+#[cfg(any(feature = "trace", feature = "metrics"))]
+use std::sync::Arc;
+
 use http::Extensions;
+
+#[cfg(any(feature = "trace", feature = "metrics"))]
+/// The paths the metrics and trace layers skip by default: probes and the metrics endpoint, so
+/// they do not skew success rates, latency histograms or traces.
+pub(crate) const DEFAULT_EXCLUDED_PATHS: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+
+/// Request paths a layer leaves alone, matched exactly.
+#[cfg(any(feature = "trace", feature = "metrics"))]
+#[derive(Clone, Debug)]
+pub(crate) struct ExcludedPaths(Arc<[Box<str>]>);
+
+#[cfg(any(feature = "trace", feature = "metrics"))]
+impl ExcludedPaths {
+    pub(crate) fn new<I, P>(paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Box<str>>,
+    {
+        Self(paths.into_iter().map(Into::into).collect())
+    }
+
+    pub(crate) fn contains(&self, path: &str) -> bool {
+        self.0.iter().any(|excluded| **excluded == *path)
+    }
+}
+
+#[cfg(any(feature = "trace", feature = "metrics"))]
+impl Default for ExcludedPaths {
+    fn default() -> Self {
+        Self::new(DEFAULT_EXCLUDED_PATHS)
+    }
+}
 
 /// The route template a request matched, cheap to clone.
 #[derive(Clone, Debug)]

@@ -11,11 +11,12 @@ use crate::classify::{
     GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
     grpc_server_errors,
 };
+use crate::route::ExcludedPaths;
 pub(crate) use crate::semconv::Protocol;
 
 /// The paths the metrics and trace layers skip by default: probes and the metrics endpoint, so
 /// they do not skew success rates and latency histograms.
-pub const DEFAULT_EXCLUDED_PATHS: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+pub const DEFAULT_EXCLUDED_PATHS: [&str; 3] = crate::route::DEFAULT_EXCLUDED_PATHS;
 
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
@@ -26,13 +27,6 @@ pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
-
-pub(crate) fn default_excluded() -> Arc<[Box<str>]> {
-    DEFAULT_EXCLUDED_PATHS
-        .iter()
-        .map(|p| Box::from(*p))
-        .collect()
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -72,7 +66,7 @@ pub(crate) struct Shared {
     pub(crate) scheme: &'static str,
     pub(crate) until_first_byte: bool,
     /// Request paths recorded by nothing.
-    pub(crate) excluded: Arc<[Box<str>]>,
+    pub(crate) excluded: ExcludedPaths,
     /// `[method, scheme, route or host, status, error.type]`.
     pub(crate) durations: LabelSets<5, Histogram>,
     /// `[method, scheme]`.
@@ -104,7 +98,7 @@ struct Settings {
     scheme: &'static str,
     until_first_byte: bool,
     max_label_sets: usize,
-    excluded: Arc<[Box<str>]>,
+    excluded: ExcludedPaths,
 }
 
 impl Settings {
@@ -160,7 +154,7 @@ impl Settings {
             names,
             scheme: self.scheme,
             until_first_byte: self.until_first_byte,
-            excluded: Arc::clone(&self.excluded),
+            excluded: self.excluded.clone(),
         })
     }
 }
@@ -196,7 +190,7 @@ macro_rules! metrics_layer {
                     scheme: "http",
                     until_first_byte: false,
                     max_label_sets: DEFAULT_MAX_LABEL_SETS,
-                    excluded: default_excluded(),
+                    excluded: ExcludedPaths::default(),
                 };
                 Self {
                     classifier: $default_expr,
@@ -227,7 +221,7 @@ macro_rules! metrics_layer {
                     scheme: "http",
                     until_first_byte: false,
                     max_label_sets: DEFAULT_MAX_LABEL_SETS,
-                    excluded: default_excluded(),
+                    excluded: ExcludedPaths::default(),
                 };
                 Self {
                     classifier: $grpc_expr,
@@ -284,7 +278,7 @@ macro_rules! metrics_layer {
                 I: IntoIterator<Item = P>,
                 P: Into<Box<str>>,
             {
-                let paths: Arc<[Box<str>]> = paths.into_iter().map(Into::into).collect();
+                let paths = ExcludedPaths::new(paths);
                 self.with_settings(|s| s.excluded = paths)
             }
 

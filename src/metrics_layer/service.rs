@@ -52,13 +52,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let path = request.uri().path();
-        if self
-            .shared
-            .excluded
-            .iter()
-            .any(|excluded| **excluded == *path)
-        {
+        if self.shared.excluded.contains(request.uri().path()) {
             return ResponseFuture::unrecorded(self.inner.call(request));
         }
         let classifier = self.classifier.make_classifier(&request);

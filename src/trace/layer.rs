@@ -13,6 +13,7 @@ use super::service::Trace;
 use crate::classify::{
     GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier, grpc_server_errors,
 };
+use crate::route::ExcludedPaths;
 use crate::semconv::Protocol;
 
 /// Continues the caller's trace: extracts its W3C context strictly, starts a SERVER span per
@@ -54,7 +55,7 @@ pub(crate) struct Config<T> {
     pub(crate) span_level: Level,
     pub(crate) scheme: &'static str,
     pub(crate) protocol: Protocol,
-    pub(crate) excluded: Arc<[Box<str>]>,
+    pub(crate) excluded: ExcludedPaths,
 }
 
 impl<T> Clone for Config<T> {
@@ -65,7 +66,7 @@ impl<T> Clone for Config<T> {
             span_level: self.span_level,
             scheme: self.scheme,
             protocol: self.protocol,
-            excluded: Arc::clone(&self.excluded),
+            excluded: self.excluded.clone(),
         }
     }
 }
@@ -112,10 +113,7 @@ impl<T> TraceLayer<T> {
                 span_level: Level::INFO,
                 scheme: "http",
                 protocol: Protocol::Http,
-                excluded: ["/livez", "/readyz", "/metrics"]
-                    .into_iter()
-                    .map(Box::from)
-                    .collect(),
+                excluded: ExcludedPaths::default(),
             }),
             classifier: ServerErrorsAsFailures::make_classifier(),
         }
@@ -175,7 +173,7 @@ impl<T, M> TraceLayer<T, M> {
         I: IntoIterator<Item = P>,
         P: Into<Box<str>>,
     {
-        let paths: Arc<[Box<str>]> = paths.into_iter().map(Into::into).collect();
+        let paths = ExcludedPaths::new(paths);
         self.map(|c| c.excluded = paths)
     }
 

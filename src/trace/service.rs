@@ -58,8 +58,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        let path = request.uri().path();
-        if config.excluded.iter().any(|excluded| **excluded == *path) {
+        if config.excluded.contains(request.uri().path()) {
             return ResponseFuture::untraced(self.inner.call(request));
         }
         let classifier = self.classifier.make_classifier(&request);
