@@ -122,7 +122,8 @@ fn attr(span: &SpanData, key: &str) -> Option<Value> {
         .map(|kv| kv.value.clone())
 }
 
-fn server_calls(method: &str, code: &str, error: Option<&str>) -> Option<f64> {
+/// The count of `side`'s (`server` or `client`) calls with these labels.
+fn calls(side: &str, method: &str, code: &str, error: Option<&str>) -> Option<f64> {
     let mut labels = vec![
         ("rpc_system", "grpc"),
         ("rpc_service", SERVICE),
@@ -130,18 +131,15 @@ fn server_calls(method: &str, code: &str, error: Option<&str>) -> Option<f64> {
         ("rpc_grpc_status_code", code),
     ];
     labels.extend(error.map(|e| ("error_type", e)));
-    value("rpc_server_call_duration_seconds_count", &labels)
+    value(&format!("rpc_{side}_call_duration_seconds_count"), &labels)
+}
+
+fn server_calls(method: &str, code: &str, error: Option<&str>) -> Option<f64> {
+    calls("server", method, code, error)
 }
 
 fn client_calls(method: &str, code: &str, error: Option<&str>) -> Option<f64> {
-    let mut labels = vec![
-        ("rpc_system", "grpc"),
-        ("rpc_service", SERVICE),
-        ("rpc_method", method),
-        ("rpc_grpc_status_code", code),
-    ];
-    labels.extend(error.map(|e| ("error_type", e)));
-    value("rpc_client_call_duration_seconds_count", &labels)
+    calls("client", method, code, error)
 }
 
 /// The tests share one recorder: each waits for its own increments.
