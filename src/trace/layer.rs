@@ -244,21 +244,17 @@ impl InboundTrace {
         }
     }
 
-    /// `Some(true)` for parent, `Some(false)` for link, `None` when the predicate decides.
-    pub(crate) fn fixed(&self) -> Option<bool> {
+    /// Whether the inbound context of `request` becomes the parent; the predicate, if any, sees
+    /// the request head.
+    pub(crate) fn is_parent<B>(&self, request: http::Request<B>) -> (http::Request<B>, bool) {
         match &self.kind {
-            InboundKind::Parent => Some(true),
-            InboundKind::Link => Some(false),
-            InboundKind::ParentIf(_) => None,
-        }
-    }
-
-    /// Asks the predicate; `true` (parent) for the fixed policies' callers never reaches here.
-    pub(crate) fn is_trusted(&self, parts: &Parts) -> bool {
-        match &self.kind {
-            InboundKind::ParentIf(f) => f(parts),
-            InboundKind::Parent => true,
-            InboundKind::Link => false,
+            InboundKind::Parent => (request, true),
+            InboundKind::Link => (request, false),
+            InboundKind::ParentIf(is_trusted) => {
+                let (parts, body) = request.into_parts();
+                let trusted = is_trusted(&parts);
+                (http::Request::from_parts(parts, body), trusted)
+            }
         }
     }
 }

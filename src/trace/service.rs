@@ -75,14 +75,7 @@ where
             tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound baggage");
         }
 
-        let (request, as_parent) = match config.inbound.fixed() {
-            Some(as_parent) => (request, as_parent),
-            None => {
-                let (parts, body) = request.into_parts();
-                let trusted = config.inbound.is_trusted(&parts);
-                (Request::from_parts(parts, body), trusted)
-            }
-        };
+        let (request, as_parent) = config.inbound.is_parent(request);
 
         let (name, attributes) = match config.protocol {
             Protocol::Http => {
