@@ -70,8 +70,16 @@ impl ErrorType for GrpcFailureClass {
 /// The classification of one response, carried from its head to the end of its body: decided
 /// by the head (HTTP statuses, gRPC trailers-only responses), or waiting for the trailers
 /// (gRPC). Shared by the metrics and trace layers so that both reach the same outcome.
-pub(crate) struct Verdict<E: ClassifyEos> {
+///
+/// It appears in the response body types of those layers; it has no public methods.
+pub struct Verdict<E: ClassifyEos> {
     state: Option<Pending<E>>,
+}
+
+impl<E: ClassifyEos> fmt::Debug for Verdict<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verdict").finish_non_exhaustive()
+    }
 }
 
 enum Pending<E: ClassifyEos> {

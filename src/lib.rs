@@ -4,6 +4,8 @@
 #[macro_use]
 mod macros;
 
+pub mod exchange;
+
 #[cfg(feature = "correlation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "correlation")))]
 pub mod correlation;

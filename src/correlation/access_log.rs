@@ -60,13 +60,19 @@ pub(crate) struct RequestLog {
 }
 
 impl RequestLog {
-    /// Starts the log of `request`; `level` is `None` when the access log is off.
-    pub(crate) fn start<B>(span: Span, level: Option<Level>, request: &Request<B>) -> Self {
+    /// Starts the log of `request`; `level` is `None` when the access log is off. `start` is
+    /// when the request arrived, if the caller already read the clock.
+    pub(crate) fn start<B>(
+        span: Span,
+        level: Option<Level>,
+        request: &Request<B>,
+        start: Option<Instant>,
+    ) -> Self {
         let record = level
             .filter(|&level| with_level!(level, |LEVEL| tracing::enabled!(target: TARGET, LEVEL)))
             .map(|level| Record {
                 level,
-                start: Instant::now(),
+                start: start.unwrap_or_else(Instant::now),
                 method: request.method().clone(),
                 uri: original_uri(request),
                 route: Route::from_extensions(request.extensions()),

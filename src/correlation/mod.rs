@@ -1,27 +1,23 @@
 #![doc = include_str!("../docs/correlation.md")]
 
 mod access_log;
-mod body;
 mod client;
 #[cfg(feature = "axum")]
 mod extract;
-mod future;
 mod id;
 mod layer;
 mod make;
 mod scope;
 mod service;
 
-pub use self::body::ResponseBody;
 pub use self::client::{CorrelationClient, CorrelationClientLayer, OutsideRequest};
 #[cfg(feature = "axum")]
 pub use self::extract::MissingCorrelationId;
-pub use self::future::ResponseFuture;
 pub use self::id::{CorrelationId, DEFAULT_MAX_LEN, InvalidCorrelationId, Reason};
 pub use self::layer::{CorrelationLayer, TrustPolicy};
 pub use self::make::{MakeCorrelationId, UuidV7};
 pub use self::scope::{CorrelationFutureExt, WithCorrelationId};
-pub use self::service::Correlation;
+pub use self::service::{Correlation, Part, ResponseBody, ResponseFuture};
 
 /// `x-request-id`, the default correlation header.
 pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");

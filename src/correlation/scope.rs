@@ -24,29 +24,35 @@ thread_local! {
     static CURRENT: Cell<Option<CorrelationId>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with the ID in `slot` made current, then puts it back in `slot`.
+/// Makes the ID in `slot` current until the guard drops, then puts it back in `slot`.
 ///
-/// The ID moves into the thread-local and back out, so a poll costs no clone.
-pub(crate) fn with_current<R>(slot: &mut Option<CorrelationId>, f: impl FnOnce() -> R) -> R {
-    struct Restore<'a> {
-        slot: &'a mut Option<CorrelationId>,
-        previous: Option<CorrelationId>,
-    }
+/// The ID moves into the thread-local and back out, so entering costs no clone.
+pub(crate) fn enter(slot: &mut Option<CorrelationId>) -> Current<'_> {
+    // `Err`: the thread is being torn down and its locals are gone: run without a current ID.
+    let previous = CURRENT.try_with(|current| current.replace(slot.take()));
+    Current { slot, previous }
+}
 
-    impl Drop for Restore<'_> {
-        fn drop(&mut self) {
-            let previous = self.previous.take();
+/// The guard of [`enter`].
+pub(crate) struct Current<'a> {
+    slot: &'a mut Option<CorrelationId>,
+    previous: Result<Option<CorrelationId>, std::thread::AccessError>,
+}
+
+impl Drop for Current<'_> {
+    fn drop(&mut self) {
+        if let Ok(previous) = &mut self.previous {
+            let previous = previous.take();
             if let Ok(ours) = CURRENT.try_with(|current| current.replace(previous)) {
                 *self.slot = ours;
             }
         }
     }
+}
 
-    let Ok(previous) = CURRENT.try_with(|current| current.replace(slot.take())) else {
-        // The thread is being torn down and its locals are gone: run without a current ID.
-        return f();
-    };
-    let _restore = Restore { slot, previous };
+/// Runs `f` with the ID in `slot` made current, then puts it back in `slot`.
+pub(crate) fn with_current<R>(slot: &mut Option<CorrelationId>, f: impl FnOnce() -> R) -> R {
+    let _current = enter(slot);
     f()
 }
 

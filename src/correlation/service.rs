@@ -6,13 +6,13 @@ use std::task::{Context, Poll};
 use http::{HeaderMap, HeaderName, Request, Response};
 use tower_service::Service;
 
-use super::access_log::RequestLog;
-use super::future::ResponseFuture;
+use super::CorrelationId;
+use super::access_log::{Outcome, RequestLog};
 use super::id::{InvalidCorrelationId, Reason};
 use super::layer::Config;
 use super::make::{MakeCorrelationId, UuidV7};
-use super::scope::with_current;
-use super::{CorrelationId, ResponseBody};
+use super::scope::enter;
+use crate::exchange::{self, End, Unclassified};
 
 /// Middleware that gives every request a correlation ID. Made by
 /// [`CorrelationLayer`](super::CorrelationLayer).
@@ -60,6 +60,76 @@ fn inbound<'a>(headers: &HeaderMap, names: &'a [HeaderName], max_len: usize) -> 
     Inbound::Absent
 }
 
+/// The ID a request gets, and why an inbound one was not taken.
+pub(crate) struct Chosen<'a> {
+    pub(crate) id: CorrelationId,
+    refused: Option<(&'a HeaderName, Reason)>,
+    untrusted: bool,
+}
+
+impl Chosen<'_> {
+    /// Says at DEBUG, inside the request's span, why the inbound ID was not taken.
+    pub(crate) fn log_refusal(&self, span: &tracing::Span) {
+        if let Some((name, reason)) = self.refused {
+            // The reason names the broken rule; the raw value is never repeated.
+            tracing::debug!(
+                parent: span,
+                header = %name,
+                %reason,
+                "refused the inbound correlation ID and generated a new one"
+            );
+        } else if self.untrusted {
+            tracing::debug!(
+                parent: span,
+                "ignored the inbound correlation ID of an untrusted caller and generated a new one"
+            );
+        }
+    }
+}
+
+/// The request's correlation ID: a valid inbound one from a trusted caller, or a new one.
+pub(crate) fn choose<'a, M, B>(
+    config: &'a Config<M>,
+    request: Request<B>,
+) -> (Request<B>, Chosen<'a>)
+where
+    M: MakeCorrelationId,
+{
+    let mut request = request;
+    let mut untrusted = false;
+    let mut refused = None;
+    let accepted = if config.trust.reads_headers() {
+        match inbound(request.headers(), &config.header_names, config.max_len) {
+            Inbound::Absent => None,
+            Inbound::Invalid(name, err) => {
+                refused = Some((name, err.reason()));
+                None
+            }
+            Inbound::Valid(id) => match config.trust.predicate() {
+                None => Some(id),
+                Some(is_trusted) => {
+                    let (parts, body) = request.into_parts();
+                    let trusted = is_trusted(&parts);
+                    request = Request::from_parts(parts, body);
+                    untrusted = !trusted;
+                    trusted.then_some(id)
+                }
+            },
+        }
+    } else {
+        None
+    };
+    let id = accepted.unwrap_or_else(|| config.generator.make_correlation_id());
+    (
+        request,
+        Chosen {
+            id,
+            refused,
+            untrusted,
+        },
+    )
+}
+
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Correlation<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -74,67 +144,80 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let header_name = config.header_names[0].clone();
 
         // An outer `CorrelationLayer` already chose the ID, opened the span and will write the
         // access log: keep its ID and do nothing twice.
         if let Some(id) = request.extensions().get::<CorrelationId>() {
-            let mut id = Some(id.clone());
-            let future = with_current(&mut id, || self.inner.call(request));
-            return ResponseFuture::new(future, id, header_name, RequestLog::none());
+            let part = Part::new(id.clone(), header_name, RequestLog::none());
+            return exchange::call(part, Unclassified, || self.inner.call(request));
         }
 
-        let mut untrusted = false;
-        let mut rejected = None;
-        let accepted = if config.trust.reads_headers() {
-            match inbound(request.headers(), &config.header_names, config.max_len) {
-                Inbound::Absent => None,
-                Inbound::Invalid(name, err) => {
-                    rejected = Some((name, err.reason()));
-                    None
-                }
-                Inbound::Valid(id) => match config.trust.predicate() {
-                    None => Some(id),
-                    Some(is_trusted) => {
-                        let (parts, body) = request.into_parts();
-                        let trusted = is_trusted(&parts);
-                        request = Request::from_parts(parts, body);
-                        untrusted = !trusted;
-                        trusted.then_some(id)
-                    }
-                },
-            }
-        } else {
-            None
-        };
-        let id = accepted.unwrap_or_else(|| config.generator.make_correlation_id());
-
+        let (mut request, chosen) = choose(config, request);
         let span = crate::request_span::current_or_open(config.span_level);
-        span.record("correlation_id", tracing::field::display(&id));
-        if let Some((name, reason)) = rejected {
-            // The reason names the broken rule; the raw value is never repeated.
-            tracing::debug!(
-                parent: &span,
-                header = %name,
-                %reason,
-                "refused the inbound correlation ID and generated a new one"
-            );
-        } else if untrusted {
-            tracing::debug!(
-                parent: &span,
-                "ignored the inbound correlation ID of an untrusted caller and generated a new one"
-            );
-        }
+        span.record("correlation_id", tracing::field::display(&chosen.id));
+        chosen.log_refusal(&span);
 
-        request.extensions_mut().insert(id.clone());
-        let log = RequestLog::start(span, config.access_log, &request);
-        let mut id = Some(id);
-        let future = {
-            let _entered = log.span().enter();
-            with_current(&mut id, || self.inner.call(request))
-        };
-        ResponseFuture::new(future, id, header_name, log)
+        request.extensions_mut().insert(chosen.id.clone());
+        let log = RequestLog::start(span, config.access_log, &request, None);
+        let part = Part::new(chosen.id, header_name, log);
+        exchange::call(part, Unclassified, || self.inner.call(request))
     }
 }
+
+/// The per-request state of [`Correlation`] inside its [`ResponseFuture`] and
+/// [`ResponseBody`]: the ID (current while the request's future and body are polled, echoed on
+/// the response) and the pending access log.
+#[derive(Debug)]
+pub struct Part {
+    // Moved into the thread-local for the length of each poll, back here between polls.
+    id: Option<CorrelationId>,
+    header_name: HeaderName,
+    log: RequestLog,
+}
+
+impl Part {
+    pub(crate) fn new(id: CorrelationId, header_name: HeaderName, log: RequestLog) -> Self {
+        Self {
+            id: Some(id),
+            header_name,
+            log,
+        }
+    }
+}
+
+impl crate::exchange::sealed::Part for Part {}
+
+impl exchange::Part for Part {
+    fn enter(&mut self) -> impl Sized + '_ {
+        (self.log.span().enter(), enter(&mut self.id))
+    }
+
+    fn head<B>(&mut self, response: &mut Response<B>) {
+        if let Some(id) = &self.id {
+            response
+                .headers_mut()
+                .insert(self.header_name.clone(), id.header_value().clone());
+        }
+        self.log.set_status(response.status());
+    }
+
+    fn end(&mut self, end: End<'_>) {
+        self.log.finish(match end {
+            End::Success | End::Failure(_) => Outcome::Completed,
+            End::ServiceError(_) => Outcome::Failed,
+            End::BodyError(_) => Outcome::BodyFailed,
+        });
+    }
+}
+
+/// Response future of [`Correlation`].
+pub type ResponseFuture<F> = exchange::ResponseFuture<F, Part, Unclassified>;
+
+/// Response body of [`Correlation`]: passes every frame through unchanged, polls the inner
+/// body inside the request span with the ID current (so events from a streaming body carry the
+/// correlation ID), and writes the access log at the end of the stream, on a body error, or
+/// when dropped before the end.
+pub type ResponseBody<B> = exchange::ResponseBody<B, Part, Unclassified>;

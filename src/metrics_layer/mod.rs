@@ -1,15 +1,11 @@
 #![doc = include_str!("../docs/metrics.md")]
 
-mod body;
-mod future;
 mod labels;
 mod layer;
 mod operation;
 mod record;
 mod service;
 
-pub use self::body::ResponseBody;
-pub use self::future::ResponseFuture;
 pub use self::labels::OVERFLOW_LABEL;
 pub use self::layer::{
     DEFAULT_EXCLUDED_PATHS, DEFAULT_MAX_LABEL_SETS, DURATION_BUCKETS, MetricsClientLayer,
@@ -19,4 +15,4 @@ pub use self::operation::{
     ClassifyOutcome, Failure, HttpStatuses, Operation, OperationFuture, OperationLayer, Results,
 };
 pub use self::record::CANCELLED;
-pub use self::service::Metrics;
+pub use self::service::{Metrics, Part, ResponseBody, ResponseFuture};

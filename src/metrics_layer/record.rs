@@ -8,17 +8,9 @@ use metrics::{Gauge, Histogram};
 
 use super::labels::Values;
 use super::layer::Shared;
-use crate::classify::ErrorType;
 use crate::route::Route;
 
 pub use crate::classify::CANCELLED;
-
-/// How the request ended.
-pub(crate) enum Outcome<'a> {
-    Success,
-    Failure(&'a dyn ErrorType),
-    Error(&'a str),
-}
 
 /// The pending measurement of one request: started on call, written on the outcome, or as
 /// cancelled when dropped first. The in-flight gauge goes back down either way.
@@ -68,7 +60,7 @@ impl Target {
 }
 
 impl Record {
-    pub(crate) fn start(shared: Arc<Shared>, subject: Subject) -> Self {
+    pub(crate) fn start(shared: Arc<Shared>, subject: Subject, start: Instant) -> Self {
         let values = match &subject {
             Subject::Http { method, .. } => Values([Some(*method), Some(shared.scheme)]),
             Subject::Rpc(path) => Values([Some("grpc"), Some(Subject::rpc(path).0)]),
@@ -80,7 +72,7 @@ impl Record {
         Self {
             shared,
             subject,
-            start: Instant::now(),
+            start,
             first_byte: None,
             status: None,
             grpc_status: None,
@@ -108,18 +100,13 @@ impl Record {
         }
     }
 
-    /// Writes the measurement, once.
-    pub(crate) fn finish(&mut self, outcome: Outcome<'_>) {
+    /// Writes the measurement, once: a success, or the failure's `error.type`.
+    pub(crate) fn finish(&mut self, error_type: Option<&str>) {
         if self.done {
             return;
         }
         self.done = true;
         let elapsed = self.first_byte.unwrap_or_else(|| self.start.elapsed());
-        let error_type = match outcome {
-            Outcome::Success => None,
-            Outcome::Failure(class) => Some(class.error_type()),
-            Outcome::Error(error_type) => Some(error_type),
-        };
         let values = match &self.subject {
             Subject::Http { method, target } => Values([
                 Some(*method),
@@ -150,7 +137,7 @@ impl Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
-        self.finish(Outcome::Error(CANCELLED));
+        self.finish(Some(CANCELLED));
     }
 }
 

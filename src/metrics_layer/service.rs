@@ -6,10 +6,12 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
+use std::time::Instant;
+
 use super::layer::{Protocol, Shared, Side};
 use super::record::{Record, Subject, Target};
 use crate::classify::{ErrorType, MakeClassifier};
+use crate::exchange::{self, End};
 use crate::route::Route;
 use crate::semconv::known_method;
 
@@ -43,7 +45,7 @@ where
     M: MakeClassifier,
     M::FailureClass: ErrorType,
 {
-    type Response = Response<super::ResponseBody<ResBody, M::ClassifyEos>>;
+    type Response = Response<ResponseBody<ResBody, M::ClassifyEos>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, M::Classifier>;
 
@@ -52,30 +54,89 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if self.shared.excluded.contains(request.uri().path()) {
-            return ResponseFuture::unrecorded(self.inner.call(request));
-        }
         let classifier = self.classifier.make_classifier(&request);
-        let subject = match self.shared.protocol {
-            Protocol::Http => Subject::Http {
-                method: known_method(request.method()).unwrap_or("_OTHER"),
-                target: match self.shared.side {
-                    Side::Server => Route::from_extensions(request.extensions()).map(Target::Route),
-                    Side::Client => request
-                        .uri()
-                        .host()
-                        .map(|host| Target::Host(self.shared.host(host))),
-                },
-            },
-            Protocol::Grpc => Subject::Rpc(
-                request
-                    .uri()
-                    .path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-            ),
-        };
-        let record = Record::start(Arc::clone(&self.shared), subject);
-        ResponseFuture::new(self.inner.call(request), classifier, record)
+        let record = start(&self.shared, &request, None);
+        exchange::call(Part(record), classifier, || self.inner.call(request))
     }
 }
+
+/// Starts the record of `request`, or `None` for an excluded path. `start` is when the
+/// request arrived, if the caller already read the clock.
+pub(crate) fn start<B>(
+    shared: &Arc<Shared>,
+    request: &Request<B>,
+    start: Option<Instant>,
+) -> Option<Record> {
+    if shared.excluded.contains(request.uri().path()) {
+        return None;
+    }
+    let subject = match shared.protocol {
+        Protocol::Http => Subject::Http {
+            method: known_method(request.method()).unwrap_or("_OTHER"),
+            target: match shared.side {
+                Side::Server => Route::from_extensions(request.extensions()).map(Target::Route),
+                Side::Client => request
+                    .uri()
+                    .host()
+                    .map(|host| Target::Host(shared.host(host))),
+            },
+        },
+        Protocol::Grpc => Subject::Rpc(
+            request
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        ),
+    };
+    Some(Record::start(
+        Arc::clone(shared),
+        subject,
+        start.unwrap_or_else(Instant::now),
+    ))
+}
+
+/// The per-request state of [`Metrics`] inside its [`ResponseFuture`] and [`ResponseBody`]:
+/// the pending measurement, or nothing for a request the layer does not record.
+#[derive(Debug)]
+pub struct Part(pub(crate) Option<Record>);
+
+impl crate::exchange::sealed::Part for Part {}
+
+impl exchange::Part for Part {
+    fn enter(&mut self) -> impl Sized + '_ {}
+
+    fn head<B>(&mut self, response: &mut Response<B>) {
+        if let Some(record) = &mut self.0 {
+            record.head(response.status());
+            record.grpc_status(response.headers());
+        }
+    }
+
+    fn trailers(&mut self, trailers: &http::HeaderMap) {
+        if let Some(record) = &mut self.0 {
+            record.grpc_status(trailers);
+        }
+    }
+
+    fn end(&mut self, end: End<'_>) {
+        if let Some(record) = &mut self.0 {
+            record.finish(match end {
+                End::Success => None,
+                End::Failure(error_type)
+                | End::ServiceError(error_type)
+                | End::BodyError(error_type) => Some(error_type),
+            });
+        }
+    }
+}
+
+/// Response future of [`Metrics`].
+pub type ResponseFuture<F, C> = exchange::ResponseFuture<F, Part, C>;
+
+/// Response body of [`Metrics`].
+///
+/// Passes every frame through unchanged. At the end of the stream it classifies the trailers
+/// when the policy asked to wait for them (gRPC) and records the request; on a body error it
+/// records the error's type; dropped before the end, it records `error.type="cancelled"`.
+pub type ResponseBody<B, E> = exchange::ResponseBody<B, Part, crate::classify::Verdict<E>>;

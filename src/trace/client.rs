@@ -13,9 +13,9 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::ResponseFuture;
 use super::attributes::{push_method, push_rpc, rpc_span_name};
-use super::future::ResponseFuture;
-use super::http_span::HttpSpan;
+use super::http_span::{HttpSpan, Part};
 use super::layer::SCOPE;
 use crate::classify::GrpcErrorsAsFailures;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
@@ -229,11 +229,7 @@ where
                 .insert(crate::correlation::X_REQUEST_ID, id.into());
         }
         let span = HttpSpan::new(cx, tracing::Span::none(), self.protocol == Protocol::Grpc);
-        let future = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        ResponseFuture::new(future, classifier, span)
+        crate::exchange::call(Part(Some(span)), classifier, || self.inner.call(request))
     }
 }
 

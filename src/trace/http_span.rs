@@ -87,3 +87,44 @@ impl Drop for HttpSpan {
         }
     }
 }
+
+/// The per-request state of [`Trace`](super::Trace) and [`TraceClient`](super::TraceClient)
+/// inside their [`ResponseFuture`](super::ResponseFuture) and
+/// [`ResponseBody`](super::ResponseBody): the span, or nothing for a request the layer does
+/// not trace.
+#[derive(Debug)]
+pub struct Part(pub(crate) Option<HttpSpan>);
+
+impl crate::exchange::sealed::Part for Part {}
+
+impl crate::exchange::Part for Part {
+    fn enter(&mut self) -> impl Sized + '_ {
+        self.0.as_ref().map(HttpSpan::enter)
+    }
+
+    fn head<B>(&mut self, response: &mut http::Response<B>) {
+        if let Some(span) = &self.0 {
+            span.head(response);
+        }
+    }
+
+    fn trailers(&mut self, trailers: &http::HeaderMap) {
+        if let Some(span) = &self.0 {
+            span.grpc_status(trailers);
+        }
+    }
+
+    fn end(&mut self, end: crate::exchange::End<'_>) {
+        use crate::exchange::End;
+        if let Some(span) = &mut self.0 {
+            match end {
+                End::Success => {}
+                End::Failure(error_type) => span.fail(error_type),
+                End::ServiceError(error_type) | End::BodyError(error_type) => {
+                    span.fail(error_type);
+                }
+            }
+            span.end();
+        }
+    }
+}

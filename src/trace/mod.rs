@@ -1,15 +1,23 @@
 #![doc = include_str!("../docs/trace.md")]
 
 mod attributes;
-mod body;
 mod client;
-mod future;
 mod http_span;
 mod layer;
 mod service;
 
-pub use self::body::ResponseBody;
 pub use self::client::{TraceClient, TraceClientLayer};
-pub use self::future::ResponseFuture;
+pub use self::http_span::Part;
 pub use self::layer::{InboundTrace, TraceLayer};
 pub use self::service::Trace;
+
+/// Response future of [`Trace`] and [`TraceClient`].
+pub type ResponseFuture<F, C> = crate::exchange::ResponseFuture<F, Part, C>;
+
+/// Response body of [`Trace`] and [`TraceClient`].
+///
+/// Passes every frame through unchanged, polls the inner body with the request's spans
+/// current, and ends the span at the end of the stream (classifying the trailers when the
+/// policy waits for them, as gRPC's does), on a body error, or when dropped before the end
+/// (recorded as `error.type = "cancelled"`).
+pub type ResponseBody<B, E> = crate::exchange::ResponseBody<B, Part, crate::classify::Verdict<E>>;

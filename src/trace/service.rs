@@ -7,12 +7,13 @@ use http::{Request, Response};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer};
 use tower_service::Service;
 
+use super::ResponseFuture;
 use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
-use super::future::ResponseFuture;
-use super::http_span::HttpSpan;
+use super::http_span::{HttpSpan, Part};
 use super::layer::Config;
 use crate::classify::{ErrorType, MakeClassifier, ServerErrorsAsFailures, SharedClassifier};
-use crate::propagation::extract;
+use crate::exchange;
+use crate::propagation::{Extracted, extract};
 use crate::route::Route;
 use crate::semconv::Protocol;
 use crate::semconv::known_method;
@@ -58,66 +59,84 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        if config.excluded.contains(request.uri().path()) {
-            return ResponseFuture::untraced(self.inner.call(request));
-        }
         let classifier = self.classifier.make_classifier(&request);
+        if config.excluded.contains(request.uri().path()) {
+            return exchange::call(Part(None), classifier, || self.inner.call(request));
+        }
         let log_span = crate::request_span::current_or_open(config.span_level);
-
-        let extracted = extract(request.headers());
-        if let Some(err) = extracted.traceparent_error() {
-            tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound traceparent; starting a new trace");
-        }
-        if let Some(err) = extracted.tracestate_error() {
-            tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound tracestate");
-        }
-        if let Some(err) = extracted.baggage_error() {
-            tracing::debug!(parent: &log_span, reason = %err.reason(), "refused the inbound baggage");
-        }
-
-        let (request, as_parent) = config.inbound.is_parent(request);
-
-        let (name, attributes) = match config.protocol {
-            Protocol::Http => {
-                let route = Route::from_extensions(request.extensions());
-                let method = known_method(request.method());
-                (
-                    server_span_name(method, route.as_ref()),
-                    server_request(&request, config.scheme, route.as_ref()),
-                )
-            }
-            Protocol::Grpc => (
-                rpc_span_name(request.uri().path()),
-                grpc_server_request(&request, config.scheme),
-            ),
-        };
-        let mut builder = config
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes);
-        let parent = if as_parent {
-            extracted.to_context()
-        } else {
-            if let Some(remote) = extracted.span_context() {
-                builder = builder.with_links(vec![Link::with_context(remote)]);
-            }
-            opentelemetry::Context::new()
-        };
-        let span = config.tracer.build_with_context(builder, &parent);
-        let cx = parent.with_span(span);
+        let (request, started) = start(config, request);
+        started.log_refusals(&log_span);
         {
-            let span = cx.span();
+            let span = started.cx.span();
             let span_context = span.span_context();
             log_span.record("trace_id", tracing::field::display(span_context.trace_id()));
             log_span.record("span_id", tracing::field::display(span_context.span_id()));
         }
-
-        let span = HttpSpan::new(cx, log_span, config.protocol == Protocol::Grpc);
-        let future = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        ResponseFuture::new(future, classifier, span)
+        let span = HttpSpan::new(started.cx, log_span, config.protocol == Protocol::Grpc);
+        exchange::call(Part(Some(span)), classifier, || self.inner.call(request))
     }
+}
+
+/// A server span just started, and what the inbound headers offered.
+pub(crate) struct Started {
+    /// The caller's context (or none) with the new span in it.
+    pub(crate) cx: opentelemetry::Context,
+    extracted: Extracted,
+}
+
+impl Started {
+    /// Says at DEBUG, inside the request's span, which inbound headers were refused.
+    pub(crate) fn log_refusals(&self, log_span: &tracing::Span) {
+        let extracted = &self.extracted;
+        if let Some(err) = extracted.traceparent_error() {
+            tracing::debug!(parent: log_span, reason = %err.reason(), "refused the inbound traceparent; starting a new trace");
+        }
+        if let Some(err) = extracted.tracestate_error() {
+            tracing::debug!(parent: log_span, reason = %err.reason(), "refused the inbound tracestate");
+        }
+        if let Some(err) = extracted.baggage_error() {
+            tracing::debug!(parent: log_span, reason = %err.reason(), "refused the inbound baggage");
+        }
+    }
+}
+
+/// Extracts the caller's context strictly and starts the SERVER span of `request`, as its
+/// child or linked to it per the inbound policy.
+pub(crate) fn start<T, B>(config: &Config<T>, request: Request<B>) -> (Request<B>, Started)
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    let extracted = extract(request.headers());
+    let (request, as_parent) = config.inbound.is_parent(request);
+    let (name, attributes) = match config.protocol {
+        Protocol::Http => {
+            let route = Route::from_extensions(request.extensions());
+            let method = known_method(request.method());
+            (
+                server_span_name(method, route.as_ref()),
+                server_request(&request, config.scheme, route.as_ref()),
+            )
+        }
+        Protocol::Grpc => (
+            rpc_span_name(request.uri().path()),
+            grpc_server_request(&request, config.scheme),
+        ),
+    };
+    let mut builder = config
+        .tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes);
+    let parent = if as_parent {
+        extracted.to_context()
+    } else {
+        if let Some(remote) = extracted.span_context() {
+            builder = builder.with_links(vec![Link::with_context(remote)]);
+        }
+        opentelemetry::Context::new()
+    };
+    let span = config.tracer.build_with_context(builder, &parent);
+    let cx = parent.with_span(span);
+    (request, Started { cx, extracted })
 }

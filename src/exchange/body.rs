@@ -1,0 +1,112 @@
+//! [`ResponseBody`]: tells the parts how the exchange ended, once.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::{End, Part, Verdict};
+
+pin_project! {
+    /// The response body of this crate's layers.
+    ///
+    /// Passes every frame through unchanged and polls the inner body with the request's
+    /// context current. At the end of the stream it classifies the trailers when the policy
+    /// waits for them (gRPC) and records the outcome; on a body error it records the error's
+    /// type; dropped before the end, it records the request as cancelled.
+    pub struct ResponseBody<B, P, V> {
+        #[pin]
+        inner: B,
+        // Both `None` once the outcome is recorded.
+        part: Option<P>,
+        verdict: Option<V>,
+    }
+}
+
+impl<B: Body, P: Part, V: Verdict> ResponseBody<B, P, V> {
+    pub(crate) fn new(inner: B, part: Option<P>, verdict: Option<V>) -> Self {
+        let mut body = Self {
+            inner,
+            part,
+            verdict,
+        };
+        // A body that is already at its end may never be polled by the server.
+        if body.inner.is_end_stream() {
+            finish(&mut body.part, &mut body.verdict, None);
+        }
+        body
+    }
+}
+
+/// At the end of the stream: the trailers to the parts, then the outcome.
+fn finish<P: Part, V: Verdict>(
+    part: &mut Option<P>,
+    verdict: &mut Option<V>,
+    trailers: Option<&HeaderMap>,
+) {
+    let Some(mut part) = part.take() else {
+        return;
+    };
+    if let Some(trailers) = trailers {
+        part.trailers(trailers);
+    }
+    match verdict.take() {
+        Some(mut verdict) => verdict.at_end(trailers, |failure| {
+            part.end(failure.map_or(End::Success, End::Failure));
+        }),
+        None => part.end(End::Success),
+    }
+}
+
+impl<B, P, V> Body for ResponseBody<B, P, V>
+where
+    B: Body,
+    P: Part,
+    V: Verdict,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let frame = {
+            let _entered = this.part.as_mut().map(Part::enter);
+            ready!(this.inner.as_mut().poll_frame(cx))
+        };
+        match &frame {
+            None => finish(this.part, this.verdict, None),
+            Some(Err(_)) => {
+                if let Some(mut part) = this.part.take() {
+                    part.end(End::BodyError(std::any::type_name::<B::Error>()));
+                }
+            }
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    finish(this.part, this.verdict, Some(trailers));
+                } else if this.inner.is_end_stream() {
+                    finish(this.part, this.verdict, None);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B, P, V> std::fmt::Debug for ResponseBody<B, P, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
