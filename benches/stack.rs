@@ -7,11 +7,12 @@
 //!
 //! Every variant is one `oneshot` through an axum `Router` with the body collected. The
 //! recorders and exporters are real and shared by all variants: the Prometheus recorder
-//! (installed by axum-prometheus, so both stacks record into the same one); an OpenTelemetry
-//! SDK provider with the always-on sampler and the SDK's batch processor feeding an exporter
-//! that discards; a `tracing` registry with a JSON formatter writing to `io::sink` at `warn`
-//! (our `request` span enabled at INFO so log lines would carry the IDs, the access log off)
-//! and, for the peer stack's spans only, the `tracing-opentelemetry` layer.
+//! with the same buckets for both stacks; an OpenTelemetry SDK provider with the always-on
+//! sampler and the SDK's batch processor feeding an exporter that discards; a `tracing`
+//! registry with the `tracing-opentelemetry` layer the peer stack needs for its spans. The
+//! groups `plain`, `inbound` and `failure` run with that alone; the group `logs` adds the JSON
+//! log layer `setup` installs (writing to `io::sink`, at `warn`, our `request` span enabled
+//! so that log lines would carry the IDs, no access log).
 //!
 //! The peer stack: tower-http's `SetRequestIdLayer` + `PropagateRequestIdLayer` (UUID v4),
 //! axum-tracing-opentelemetry's `OtelAxumLayer`, axum-prometheus's `PrometheusMetricLayer`.
@@ -34,12 +35,13 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
 use tower::ServiceExt;
+use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, filter::Targets};
 
 use tower_telemetry::metrics_layer::DURATION_BUCKETS;
 use tower_telemetry::trace::TraceLayer;
-use tower_telemetry::{CorrelationLayer, MetricsLayer};
+use tower_telemetry::{CorrelationLayer, MetricsLayer, TelemetryLayer};
 
 /// Discards what the batch processor hands it: the cost measured is the request path's.
 #[derive(Debug)]
@@ -93,8 +95,10 @@ fn request(kind: &str) -> Request<axum::body::Body> {
     request
 }
 
-/// Installs the recorders and exporters every variant shares.
-fn install() -> SdkTracerProvider {
+/// Installs the recorders and exporters every variant shares, and returns the two `tracing`
+/// dispatchers the groups run under: spans only (the `tracing-opentelemetry` layer the peer
+/// stack needs, filtered to its spans), and the same plus JSON logs.
+fn install() -> (SdkTracerProvider, Dispatch, Dispatch) {
     // One recorder with our buckets for every histogram, so both stacks pay for the same
     // histogram shape (the peer's `pair()` would install one with its own buckets).
     metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -110,29 +114,23 @@ fn install() -> SdkTracerProvider {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let logs = tracing_subscriber::fmt::layer()
-        .json()
+    let peer_spans = || {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("peer"))
+            .with_filter(Targets::new().with_target("otel::tracing", tracing::Level::TRACE))
+    };
+    let spans = Dispatch::new(tracing_subscriber::registry().with(peer_spans()));
+    // What `setup` installs for JSON logs, writing to nowhere, at `warn`, with our `request`
+    // span enabled so that every log line of a request would carry its IDs; no access log.
+    let logs = json_subscriber::layer()
         .with_writer(std::io::sink)
         .with_filter(
             Targets::new()
                 .with_default(tracing::Level::WARN)
-                .with_target(
-                    "tower_telemetry::request",
-                    if std::env::var_os("NOLOG").is_some() {
-                        tracing::Level::WARN
-                    } else {
-                        tracing::Level::INFO
-                    },
-                ),
+                .with_target("tower_telemetry::request", tracing::Level::INFO),
         );
-    let peer_spans = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("peer"))
-        .with_filter(Targets::new().with_target("otel::tracing", tracing::Level::TRACE));
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(logs).with(peer_spans),
-    )
-    .expect("no other subscriber");
-    provider
+    let with_logs = Dispatch::new(tracing_subscriber::registry().with(peer_spans()).with(logs));
+    (provider, spans, with_logs)
 }
 
 fn variants() -> Vec<(&'static str, Router)> {
@@ -157,28 +155,35 @@ fn variants() -> Vec<(&'static str, Router)> {
                 .layer(TraceLayer::new())
                 .layer(CorrelationLayer::new()),
         ),
+        ("fused", app().layer(TelemetryLayer::new())),
         ("peer", peer),
     ]
 }
 
 fn stack(c: &mut Criterion) {
-    let provider = install();
+    let (provider, spans, with_logs) = install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime");
     let variants = variants();
-    for kind in KINDS {
-        let mut group = c.benchmark_group(kind);
+    let groups = KINDS
+        .iter()
+        .map(|kind| (*kind, *kind, &spans))
+        .chain([("logs", "plain", &with_logs)]);
+    for (group_name, kind, dispatch) in groups {
+        let mut group = c.benchmark_group(group_name);
         for (name, router) in &variants {
-            group.bench_function(*name, |b| {
-                b.to_async(&runtime).iter(|| async {
-                    let response = router
-                        .clone()
-                        .oneshot(black_box(request(kind)))
-                        .await
-                        .expect("infallible");
-                    black_box(response.into_body().collect().await.expect("a body"))
-                })
+            tracing::dispatcher::with_default(dispatch, || {
+                group.bench_function(*name, |b| {
+                    b.to_async(&runtime).iter(|| async {
+                        let response = router
+                            .clone()
+                            .oneshot(black_box(request(kind)))
+                            .await
+                            .expect("infallible");
+                        black_box(response.into_body().collect().await.expect("a body"))
+                    })
+                });
             });
         }
         group.finish();

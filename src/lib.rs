@@ -4,6 +4,11 @@
 #[macro_use]
 mod macros;
 
+#[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "correlation", feature = "trace", feature = "metrics")))
+)]
 pub mod exchange;
 
 #[cfg(feature = "correlation")]
@@ -30,6 +35,10 @@ pub mod classify;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics_layer;
 
+#[cfg(feature = "stack")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stack")))]
+pub mod stack;
+
 #[cfg(feature = "health")]
 #[cfg_attr(docsrs, doc(cfg(feature = "health")))]
 pub mod health;
@@ -49,6 +58,8 @@ mod semconv;
 pub use correlation::{CorrelationClientLayer, CorrelationId, CorrelationLayer};
 #[cfg(feature = "metrics")]
 pub use metrics_layer::{MetricsLayer, OperationLayer};
+#[cfg(feature = "stack")]
+pub use stack::TelemetryLayer;
 #[cfg(feature = "trace")]
 pub use trace::TraceLayer;
 

@@ -1,14 +1,14 @@
 #![doc = include_str!("../docs/correlation.md")]
 
-mod access_log;
+pub(crate) mod access_log;
 mod client;
 #[cfg(feature = "axum")]
 mod extract;
 mod id;
-mod layer;
+pub(crate) mod layer;
 mod make;
 mod scope;
-mod service;
+pub(crate) mod service;
 
 pub use self::client::{CorrelationClient, CorrelationClientLayer, OutsideRequest};
 #[cfg(feature = "axum")]

@@ -156,8 +156,7 @@ where
         }
 
         let (mut request, chosen) = choose(config, request);
-        let span = crate::request_span::current_or_open(config.span_level);
-        span.record("correlation_id", tracing::field::display(&chosen.id));
+        let span = crate::request_span::open_with(config.span_level, Some(&chosen.id), None);
         chosen.log_refusal(&span);
 
         request.extensions_mut().insert(chosen.id.clone());

@@ -165,9 +165,9 @@ macro_rules! metrics_layer {
         #[derive(Debug)]
         #[must_use]
         pub struct $name<M = $default> {
-            classifier: M,
+            pub(crate) classifier: M,
             settings: Settings,
-            shared: Arc<Shared>,
+            pub(crate) shared: Arc<Shared>,
         }
 
         impl<M: Clone> Clone for $name<M> {

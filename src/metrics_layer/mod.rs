@@ -1,10 +1,10 @@
 #![doc = include_str!("../docs/metrics.md")]
 
 mod labels;
-mod layer;
+pub(crate) mod layer;
 mod operation;
 mod record;
-mod service;
+pub(crate) mod service;
 
 pub use self::labels::OVERFLOW_LABEL;
 pub use self::layer::{

@@ -2,9 +2,9 @@
 
 mod attributes;
 mod client;
-mod http_span;
-mod layer;
-mod service;
+pub(crate) mod http_span;
+pub(crate) mod layer;
+pub(crate) mod service;
 
 pub use self::client::{TraceClient, TraceClientLayer};
 pub use self::http_span::Part;

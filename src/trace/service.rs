@@ -63,15 +63,17 @@ where
         if config.excluded.contains(request.uri().path()) {
             return exchange::call(Part(None), classifier, || self.inner.call(request));
         }
-        let log_span = crate::request_span::current_or_open(config.span_level);
         let (request, started) = start(config, request);
-        started.log_refusals(&log_span);
-        {
+        let log_span = {
             let span = started.cx.span();
             let span_context = span.span_context();
-            log_span.record("trace_id", tracing::field::display(span_context.trace_id()));
-            log_span.record("span_id", tracing::field::display(span_context.span_id()));
-        }
+            crate::request_span::open_with(
+                config.span_level,
+                None,
+                Some((&span_context.trace_id(), &span_context.span_id())),
+            )
+        };
+        started.log_refusals(&log_span);
         let span = HttpSpan::new(started.cx, log_span, config.protocol == Protocol::Grpc);
         exchange::call(Part(Some(span)), classifier, || self.inner.call(request))
     }
