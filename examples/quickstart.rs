@@ -72,7 +72,7 @@ use tower_telemetry::health::{Check, Health, HealthLayer};
 use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
-use tower_telemetry::{CorrelationLayer, MetricsLayer, OperationLayer, TraceLayer};
+use tower_telemetry::{OperationLayer, TelemetryLayer};
 
 /// The HTTP client for outbound calls: hyper-util's client, sending the correlation ID and the
 /// trace context.
@@ -164,12 +164,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             post(login).layer(OperationLayer::new("auth.login").classifier(HttpStatuses)),
         )
         .with_state(state)
-        // Duration, outcome and in-flight requests per route.
-        .layer(MetricsLayer::new())
-        // The server span of each request, continuing the caller's trace.
-        .layer(TraceLayer::new())
-        // Correlation IDs, the request's log span and the access log.
-        .layer(CorrelationLayer::new())
+        // Everything per request, in one layer: correlation IDs, the request's log span and
+        // the access log; the server span, continuing the caller's trace; duration, outcome
+        // and in-flight requests per route. The same as `CorrelationLayer`, `TraceLayer` and
+        // `MetricsLayer` stacked, for less.
+        .layer(TelemetryLayer::new())
         // Outermost: `/livez` and `/readyz`, answered before everything else.
         .layer(HealthLayer::new(health.clone()));
 

