@@ -5,6 +5,9 @@ use http::Method;
 #[cfg(feature = "trace")]
 use http::{HeaderMap, Uri, Version};
 
+/// The header (or trailer) carrying a gRPC status, parsed once.
+pub(crate) const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// RPC attribute names. The RPC conventions are still "development" in
 /// `opentelemetry-semantic-conventions` (behind its experimental feature), so the names are
 /// written here, exactly as the conventions spell them.

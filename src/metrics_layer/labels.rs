@@ -23,16 +23,26 @@ struct Owned<const N: usize>([Option<Box<str>>; N]);
 
 impl<const N: usize> Hash for Owned<N> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for value in &self.0 {
-            value.as_deref().hash(state);
-        }
+        hash_values(self.0.iter().map(Option::as_deref), state);
     }
 }
 
 impl<const N: usize> Hash for Values<'_, N> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for value in &self.0 {
-            value.hash(state);
+        hash_values(self.0.iter().copied(), state);
+    }
+}
+
+/// One hasher call per value, its length (or a marker for an absent one) then its bytes,
+/// instead of the three `Option<&str>::hash` makes: about half the instructions on the hot path.
+fn hash_values<'a, H: Hasher>(values: impl Iterator<Item = Option<&'a str>>, state: &mut H) {
+    for value in values {
+        match value {
+            Some(value) => {
+                state.write_usize(value.len());
+                state.write(value.as_bytes());
+            }
+            None => state.write_usize(usize::MAX),
         }
     }
 }

@@ -83,8 +83,12 @@ impl Record {
 
     /// A `grpc-status` was seen, in the head (trailers-only responses) or the trailers.
     pub(crate) fn grpc_status(&mut self, headers: &http::HeaderMap) {
+        // HTTP requests have no gRPC status label: no lookup.
+        if !matches!(self.subject, Subject::Rpc(_)) {
+            return;
+        }
         if let Some(code) = headers
-            .get("grpc-status")
+            .get(crate::semconv::GRPC_STATUS)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i32>().ok())
         {

@@ -53,7 +53,7 @@ impl HttpSpan {
             return;
         }
         if let Some(code) = headers
-            .get("grpc-status")
+            .get(crate::semconv::GRPC_STATUS)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
         {
