@@ -67,6 +67,9 @@ const REQUESTS: &[(&str, Headers)] = &[
 enum How {
     Stacked,
     Fused,
+    /// Under an outer `CorrelationLayer`, which chooses the ID and writes the access log.
+    StackedUnderCorrelation,
+    FusedUnderCorrelation,
 }
 
 fn http_app(how: How, tracer: SdkTracer) -> Router {
@@ -91,16 +94,22 @@ fn http_app(how: How, tracer: SdkTracer) -> Router {
             get(|| async { Body::new(SlowBody::new(50, Duration::from_millis(20))) }),
         )
         .route("/echo", post(|| async { "posted" }));
-    match how {
-        How::Stacked => app
+    let app = match how {
+        How::Stacked | How::StackedUnderCorrelation => app
             .layer(MetricsLayer::new())
             .layer(TraceLayer::with_tracer(tracer))
             .layer(CorrelationLayer::new()),
-        How::Fused => app.layer(TelemetryLayer::from_layers(
+        How::Fused | How::FusedUnderCorrelation => app.layer(TelemetryLayer::from_layers(
             CorrelationLayer::new(),
             TraceLayer::with_tracer(tracer),
             MetricsLayer::new(),
         )),
+    };
+    match how {
+        How::StackedUnderCorrelation | How::FusedUnderCorrelation => {
+            app.layer(CorrelationLayer::new())
+        }
+        How::Stacked | How::Fused => app,
     }
 }
 
@@ -125,11 +134,11 @@ fn grpc_app(how: How, tracer: SdkTracer) -> Router {
         .route("/shop.v1.Inventory/Fail", post(reply("13")))
         .route("/shop.v1.Inventory/Missing", post(reply("5")));
     match how {
-        How::Stacked => app
+        How::Stacked | How::StackedUnderCorrelation => app
             .layer(MetricsLayer::new_for_grpc())
             .layer(TraceLayer::with_tracer(tracer).grpc())
             .layer(CorrelationLayer::new()),
-        How::Fused => app.layer(
+        How::Fused | How::FusedUnderCorrelation => app.layer(
             TelemetryLayer::from_layers(
                 CorrelationLayer::new(),
                 TraceLayer::with_tracer(tracer).grpc(),
@@ -467,5 +476,21 @@ async fn grpc_calls_look_the_same_stacked_and_fused() {
         "NOT_FOUND is the caller's failure, not the server's: {:#?}",
         stacked.metrics
     );
+    assert_equivalent(stacked, fused);
+}
+
+#[tokio::test]
+async fn under_an_outer_correlation_layer_they_look_the_same() {
+    let stacked = run_http(How::StackedUnderCorrelation).await;
+    let fused = run_http(How::FusedUnderCorrelation).await;
+    let access_logs = |observed: &Observed| {
+        observed
+            .logs
+            .iter()
+            .filter(|line| line["target"] == "tower_telemetry::access_log")
+            .count()
+    };
+    // One access-log line per request that reached the server: the outer layer's only.
+    assert_eq!(access_logs(&stacked), REQUESTS.len() + 1);
     assert_equivalent(stacked, fused);
 }

@@ -312,3 +312,29 @@ where
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semconv::Protocol;
+
+    #[test]
+    fn the_grpc_preset_sets_both_parts_to_grpc() {
+        let layer = TelemetryLayer::new_for_grpc();
+        assert_eq!(layer.trace.protocol, Protocol::Grpc);
+        assert_eq!(layer.metrics.protocol, Protocol::Grpc);
+        let http = TelemetryLayer::default();
+        assert_eq!(http.trace.protocol, Protocol::Http);
+        assert_eq!(http.metrics.protocol, Protocol::Http);
+    }
+
+    #[test]
+    fn the_service_gives_access_to_the_inner_service() {
+        let layer = TelemetryLayer::with_tracer(opentelemetry::trace::noop::NoopTracer::new());
+        let mut service = layer.layer(7_u8);
+        assert_eq!(*service.get_ref(), 7);
+        *service.get_mut() = 8;
+        assert_eq!(service.clone().into_inner(), 8);
+        assert!(format!("{service:?}").starts_with("Telemetry"));
+    }
+}
