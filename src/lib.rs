@@ -19,6 +19,10 @@ pub mod correlation;
 #[cfg_attr(docsrs, doc(cfg(feature = "propagation")))]
 pub mod propagation;
 
+#[cfg(any(feature = "correlation", feature = "trace"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "correlation", feature = "trace"))))]
+pub mod destination;
+
 #[cfg(feature = "setup")]
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;

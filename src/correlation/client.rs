@@ -7,6 +7,8 @@ use http::{HeaderName, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::destination::PropagateTo;
+
 use super::CorrelationId;
 use super::X_REQUEST_ID;
 use super::make::{MakeCorrelationId, UuidV7};
@@ -64,6 +66,7 @@ struct ClientConfig<M> {
     header_name: HeaderName,
     outside_request: OutsideRequest,
     generator: M,
+    propagate_to: PropagateTo,
 }
 
 /// What [`CorrelationClientLayer`] sends when no request is being handled.
@@ -85,6 +88,7 @@ impl CorrelationClientLayer {
                 header_name: X_REQUEST_ID,
                 outside_request: OutsideRequest::Generate,
                 generator: UuidV7,
+                propagate_to: PropagateTo::all(),
             }),
         }
     }
@@ -119,6 +123,18 @@ impl<M: Clone> CorrelationClientLayer<M> {
         }
     }
 
+    /// Sets the destinations the ID is sent to; calls elsewhere carry no ID (an explicit
+    /// header the caller set is still left alone). See [`PropagateTo`].
+    ///
+    /// Defaults to [`PropagateTo::all`].
+    pub fn propagate_to(self, destinations: PropagateTo) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        config.propagate_to = destinations;
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
     /// Sets the generator used outside requests.
     ///
     /// Defaults to [`UuidV7`].
@@ -132,6 +148,7 @@ impl<M: Clone> CorrelationClientLayer<M> {
                 header_name: config.header_name,
                 outside_request: config.outside_request,
                 generator,
+                propagate_to: config.propagate_to,
             }),
         }
     }
@@ -184,7 +201,9 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let config = &*self.config;
-        if !request.headers().contains_key(&config.header_name) {
+        if !request.headers().contains_key(&config.header_name)
+            && config.propagate_to.allows(request.uri())
+        {
             let id = CorrelationId::current().or_else(|| match config.outside_request {
                 OutsideRequest::Generate => Some(config.generator.make_correlation_id()),
                 OutsideRequest::Omit => None,
@@ -231,6 +250,22 @@ mod tests {
             .scope(client.oneshot(Request::new(())))
             .await;
         assert_eq!(sent.unwrap(), ["inbound-1"]);
+    }
+
+    #[tokio::test]
+    async fn sends_the_id_only_where_the_policy_allows() {
+        let client = CorrelationClientLayer::new()
+            .propagate_to(PropagateTo::hosts([".internal"]))
+            .layer(echo("x-request-id"));
+        let to = |uri: &str| Request::get(uri).body(()).unwrap();
+        let inside = id("inbound-1")
+            .scope(client.clone().oneshot(to("http://users.internal/u/1")))
+            .await;
+        assert_eq!(inside.unwrap(), ["inbound-1"]);
+        let outside = id("inbound-1")
+            .scope(client.oneshot(to("https://api.example.com/v1")))
+            .await;
+        assert!(outside.unwrap().is_empty());
     }
 
     #[tokio::test]

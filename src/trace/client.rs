@@ -19,6 +19,7 @@ use super::http_span::{HttpSpan, Part};
 use super::layer::SCOPE;
 use crate::classify::GrpcErrorsAsFailures;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
+use crate::destination::PropagateTo;
 use crate::propagation::inject;
 use crate::semconv::Protocol;
 use crate::semconv::known_method;
@@ -56,6 +57,15 @@ pub struct TraceClientLayer<T = BoxedTracer, M = SharedClassifier<StatusInRangeA
     tracer: Arc<T>,
     classifier: M,
     protocol: Protocol,
+    destinations: Arc<Destinations>,
+}
+
+/// Where the context may go: the trace context (and the correlation ID this layer adds), and
+/// the baggage.
+#[derive(Debug, Default)]
+struct Destinations {
+    context: PropagateTo,
+    baggage: PropagateTo,
 }
 
 impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
@@ -64,6 +74,7 @@ impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
             tracer: Arc::clone(&self.tracer),
             classifier: self.classifier.clone(),
             protocol: self.protocol,
+            destinations: Arc::clone(&self.destinations),
         }
     }
 }
@@ -102,6 +113,7 @@ impl<T> TraceClientLayer<T> {
             classifier: StatusInRangeAsFailures::new_for_client_and_server_errors()
                 .into_make_classifier(),
             protocol: Protocol::Http,
+            destinations: Arc::default(),
         }
     }
 }
@@ -113,6 +125,7 @@ impl<T, M> TraceClientLayer<T, M> {
             tracer: self.tracer,
             classifier: GrpcErrorsAsFailures::make_classifier(),
             protocol: Protocol::Grpc,
+            destinations: self.destinations,
         }
     }
 
@@ -125,6 +138,39 @@ impl<T, M> TraceClientLayer<T, M> {
             tracer: self.tracer,
             classifier,
             protocol: self.protocol,
+            destinations: self.destinations,
+        }
+    }
+
+    /// Sets the destinations that get the trace context (`traceparent`, `tracestate`) and the
+    /// `x-request-id` this layer adds; calls elsewhere still get a CLIENT span, as the root of
+    /// nothing they can see. See [`PropagateTo`].
+    ///
+    /// Defaults to [`PropagateTo::all`].
+    pub fn propagate_to(self, destinations: PropagateTo) -> Self {
+        let baggage = self.destinations.baggage.clone();
+        Self {
+            destinations: Arc::new(Destinations {
+                context: destinations,
+                baggage,
+            }),
+            ..self
+        }
+    }
+
+    /// Sets the destinations that get the `baggage` header, which may carry personal data
+    /// (user IDs, tenants): restrict it to your own services when a client also calls third
+    /// parties. See [`PropagateTo`].
+    ///
+    /// Defaults to [`PropagateTo::all`].
+    pub fn baggage_to(self, destinations: PropagateTo) -> Self {
+        let context = self.destinations.context.clone();
+        Self {
+            destinations: Arc::new(Destinations {
+                context,
+                baggage: destinations,
+            }),
+            ..self
         }
     }
 }
@@ -138,6 +184,7 @@ impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
             tracer: Arc::clone(&self.tracer),
             classifier: self.classifier.clone(),
             protocol: self.protocol,
+            destinations: Arc::clone(&self.destinations),
         }
     }
 }
@@ -150,6 +197,7 @@ pub struct TraceClient<S, T = BoxedTracer, M = SharedClassifier<StatusInRangeAsF
     tracer: Arc<T>,
     classifier: M,
     protocol: Protocol,
+    destinations: Arc<Destinations>,
 }
 
 impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
@@ -159,6 +207,7 @@ impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
             tracer: Arc::clone(&self.tracer),
             classifier: self.classifier.clone(),
             protocol: self.protocol,
+            destinations: Arc::clone(&self.destinations),
         }
     }
 }
@@ -210,18 +259,27 @@ where
             .with_attributes(attributes);
         let span = self.tracer.build_with_context(builder, &parent);
         let cx = parent.with_span(span);
-        inject(
-            cx.span().span_context(),
-            parent.baggage(),
-            request.headers_mut(),
-        );
+        let send_context = self.destinations.context.allows(request.uri());
+        let no_baggage = opentelemetry::baggage::Baggage::new();
+        let baggage = if self.destinations.baggage.allows(request.uri()) {
+            parent.baggage()
+        } else {
+            &no_baggage
+        };
+        if send_context {
+            inject(cx.span().span_context(), baggage, request.headers_mut());
+        } else {
+            let nothing = opentelemetry::trace::SpanContext::empty_context();
+            inject(&nothing, baggage, request.headers_mut());
+        }
         // The correlation ID of the request being handled travels with the trace context.
         // `CorrelationClientLayer` does more (other header names, IDs outside requests); when
         // it runs first the header is already there and this does nothing.
         #[cfg(feature = "correlation")]
-        if !request
-            .headers()
-            .contains_key(crate::correlation::X_REQUEST_ID)
+        if send_context
+            && !request
+                .headers()
+                .contains_key(crate::correlation::X_REQUEST_ID)
             && let Some(id) = crate::CorrelationId::current()
         {
             request
@@ -325,5 +383,90 @@ mod tests {
         );
         assert_eq!(get("server.address").as_deref(), Some("::1"));
         assert_eq!(get("server.port").as_deref(), Some("8080"));
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use std::convert::Infallible;
+
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::trace::TracerProvider as _;
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+
+    type SdkLayer = TraceClientLayer<opentelemetry_sdk::trace::SdkTracer>;
+
+    /// Sends one call to `uri` inside a traced request with baggage and a correlation ID, and
+    /// returns the names of the context headers the destination received.
+    async fn sent(layer: SdkLayer, uri: &str) -> Vec<&'static str> {
+        let client = layer.layer(service_fn(|request: Request<()>| async move {
+            let names: Vec<&'static str> = ["traceparent", "tracestate", "baggage", "x-request-id"]
+                .into_iter()
+                .filter(|name| request.headers().contains_key(*name))
+                .collect();
+            Ok::<_, Infallible>(Response::new(http_body_util::Full::new(
+                bytes::Bytes::from(names.join(",")),
+            )))
+        }));
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let tracer = provider.tracer("test");
+        let parent = opentelemetry::Context::new()
+            .with_span(tracer.start("server"))
+            .with_baggage([KeyValue::new("user.id", "alice")]);
+        let id: crate::CorrelationId = "req-1".parse().unwrap();
+        let request = Request::get(uri).body(()).unwrap();
+        // The call reads the current context when it is made, inside the first poll.
+        let _attached = parent.attach();
+        let response = id.scope(client.oneshot(request)).await.unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        ["traceparent", "tracestate", "baggage", "x-request-id"]
+            .into_iter()
+            .filter(|name| {
+                String::from_utf8_lossy(&body)
+                    .split(',')
+                    .any(|s| s == *name)
+            })
+            .collect()
+    }
+
+    fn layer() -> SdkLayer {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        TraceClientLayer::with_tracer(provider.tracer("test"))
+    }
+
+    #[tokio::test]
+    async fn everything_goes_everywhere_by_default() {
+        assert_eq!(
+            sent(layer(), "https://api.example.com/").await,
+            ["traceparent", "baggage", "x-request-id"]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_policies_keep_context_and_baggage_inside() {
+        let restricted = || {
+            layer()
+                .propagate_to(PropagateTo::hosts([".internal"]))
+                .baggage_to(PropagateTo::hosts(["users.internal"]))
+        };
+        assert_eq!(
+            sent(restricted(), "http://users.internal/u/1").await,
+            ["traceparent", "baggage", "x-request-id"]
+        );
+        assert_eq!(
+            sent(restricted(), "http://billing.internal/i/1").await,
+            ["traceparent", "x-request-id"]
+        );
+        assert!(
+            sent(restricted(), "https://api.example.com/")
+                .await
+                .is_empty()
+        );
     }
 }
