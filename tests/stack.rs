@@ -494,3 +494,48 @@ async fn under_an_outer_correlation_layer_they_look_the_same() {
     assert_eq!(access_logs(&stacked), REQUESTS.len() + 1);
     assert_equivalent(stacked, fused);
 }
+
+/// Credentials a caller sends: in headers the layers never record, in the query string, and
+/// in a baggage entry. None of them may show up in a span, a log line or a metric.
+const SECRETS: [&str; 5] = [
+    "Bearer-s3cr3t-token",
+    "session=c00kie-v4lue",
+    "k3y-abc123",
+    "q-s3cr3t",
+    "b4ggage-s3cr3t",
+];
+
+#[tokio::test]
+async fn credentials_in_requests_never_reach_spans_logs_or_metrics() {
+    for how in [How::Stacked, How::Fused] {
+        let observed = run(how, http_app, false, |addr| async move {
+            let client = client();
+            let headers: &[(&str, &[u8])] = &[
+                ("authorization", b"Bearer-s3cr3t-token"),
+                ("cookie", b"session=c00kie-v4lue"),
+                ("x-api-key", b"k3y-abc123"),
+                ("proxy-authorization", b"Bearer-s3cr3t-token"),
+                ("traceparent", TRACEPARENT),
+                ("baggage", b"user.token=b4ggage-s3cr3t"),
+            ];
+            let mut responses = Vec::new();
+            for path in ["/users/42?token=q-s3cr3t", "/fail/1?password=q-s3cr3t"] {
+                let (status, headers, _) = fetch(&client, addr, path, headers).await;
+                responses.push((status, headers));
+            }
+            responses
+        })
+        .await;
+        let everything = format!(
+            "{:?}{:?}{:?}{:?}",
+            observed.spans, observed.logs, observed.metrics, observed.responses
+        );
+        assert!(!observed.spans.is_empty() && !observed.logs.is_empty());
+        for secret in SECRETS {
+            assert!(
+                !everything.contains(secret),
+                "{how:?}: {secret} leaked into {everything}"
+            );
+        }
+    }
+}
