@@ -73,6 +73,8 @@ fn labels<'a>(
 
 #[tokio::test]
 async fn server_requests_are_counted_by_route_status_and_outcome() {
+    // Before any layer is built, so that its metric descriptions (units) reach it.
+    prometheus();
     let addr = serve(app("red", MetricsLayer::new())).await;
     let client = client();
     for _ in 0..3 {
@@ -125,6 +127,8 @@ async fn server_requests_are_counted_by_route_status_and_outcome() {
 
 #[tokio::test]
 async fn four_xx_can_count_as_failures() {
+    // Before any layer is built, so that its metric descriptions (units) reach it.
+    prometheus();
     let layer = MetricsLayer::new().classifier(StatusClassifier::new(|s: StatusCode| {
         s.is_client_error() || s.is_server_error()
     }));
@@ -141,6 +145,8 @@ async fn four_xx_can_count_as_failures() {
 
 #[tokio::test]
 async fn duration_covers_the_body_or_only_the_head() {
+    // Before any layer is built, so that its metric descriptions (units) reach it.
+    prometheus();
     let full = serve(app("full", MetricsLayer::new())).await;
     let head = serve(app("head", MetricsLayer::new().until_first_byte(true))).await;
     let client = client();
@@ -162,6 +168,8 @@ async fn duration_covers_the_body_or_only_the_head() {
 
 #[tokio::test]
 async fn a_client_that_goes_away_is_cancelled_and_the_gauge_returns_to_zero() {
+    // Before any layer is built, so that its metric descriptions (units) reach it.
+    prometheus();
     let addr = serve(app("gone", MetricsLayer::new().scheme("https"))).await;
     let client = client();
     let request = http::Request::get(format!("http://{addr}/gone/stream/1000000"))
@@ -200,6 +208,8 @@ async fn a_client_that_goes_away_is_cancelled_and_the_gauge_returns_to_zero() {
 
 #[tokio::test]
 async fn client_calls_are_recorded_with_the_server_address() {
+    // Before any layer is built, so that its metric descriptions (units) reach it.
+    prometheus();
     let addr = serve(app("upstream", MetricsLayer::new())).await;
     let client = ServiceBuilder::new()
         .layer(MetricsClientLayer::new())
@@ -448,4 +458,51 @@ async fn a_scan_of_100000_random_hosts_paths_and_methods_stays_bounded() {
     .unwrap();
     let counted: f64 = client_series.iter().map(|s| s.value).sum::<f64>() + overflow;
     assert_eq!(counted, 100_000.0, "every call is still counted");
+}
+
+/// A user callback that panics inside the layer (here the classifier, on 404s) fails that
+/// request only: the connection is dropped, the request is counted as cancelled, the
+/// in-flight gauge comes back down, and the layer's shared label sets keep working for every
+/// request after it.
+#[tokio::test]
+async fn a_panicking_classifier_fails_one_request_and_poisons_nothing() {
+    // Installed before the layer is built, so that the layer's unit descriptions reach it.
+    prometheus();
+    let layer = MetricsLayer::new().classifier(StatusClassifier::new(|s: StatusCode| {
+        assert!(s != StatusCode::NOT_FOUND, "a classifier bug");
+        s.is_server_error()
+    }));
+    let addr = serve(app("panicky", layer)).await;
+    let http = client();
+    let request = http::Request::get(format!("http://{addr}/panicky/missing"))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), http.request(request))
+        .await
+        .expect("the connection ends within 10 s");
+    assert!(answer.is_err(), "the panicking request gets no response");
+    for _ in 0..3 {
+        let (status, _, _) = fetch(&http, addr, "/panicky/users/1", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        fetch(&http, addr, "/panicky/fail", &[]).await;
+    }
+    assert_eq!(
+        value(DURATION, &labels("GET", "/panicky/users/{id}", "200", None)),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            DURATION,
+            &labels("GET", "/panicky/fail", "500", Some("500"))
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            DURATION,
+            &labels("GET", "/panicky/missing", "404", Some("cancelled"))
+        ),
+        Some(1.0),
+        "the request whose classification panicked is counted, as cancelled"
+    );
 }
