@@ -539,3 +539,42 @@ async fn credentials_in_requests_never_reach_spans_logs_or_metrics() {
         }
     }
 }
+
+/// With `record_path(false)` and `log_path(false)`, a secret in the path stays out of spans
+/// and logs, while the route template is still there.
+fn private_paths_app(how: How, tracer: SdkTracer) -> Router {
+    let app = Router::new().route("/reset/{token}", get(|| async { "reset" }));
+    let correlation = CorrelationLayer::new().log_path(false);
+    let trace = TraceLayer::with_tracer(tracer).record_path(false);
+    match how {
+        How::Stacked | How::StackedUnderCorrelation => app
+            .layer(MetricsLayer::new())
+            .layer(trace)
+            .layer(correlation),
+        How::Fused | How::FusedUnderCorrelation => app.layer(TelemetryLayer::from_layers(
+            correlation,
+            trace,
+            MetricsLayer::new(),
+        )),
+    }
+}
+
+#[tokio::test]
+async fn paths_can_be_left_out_when_they_carry_secrets() {
+    let mut observed = Vec::new();
+    for how in [How::Stacked, How::Fused] {
+        let run = run(how, private_paths_app, false, |addr| async move {
+            let (status, headers, _) =
+                fetch(&client(), addr, "/reset/p4th-s3cr3t", &[]).await;
+            vec![(status, headers)]
+        })
+        .await;
+        let everything = format!("{:?}{:?}{:?}", run.spans, run.logs, run.metrics);
+        assert!(!everything.contains("p4th-s3cr3t"), "{how:?}: {everything}");
+        assert!(everything.contains("/reset/{token}"), "{how:?}: {everything}");
+        observed.push(run);
+    }
+    let fused = observed.pop().unwrap();
+    let stacked = observed.pop().unwrap();
+    assert_equivalent(stacked, fused);
+}

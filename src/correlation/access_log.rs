@@ -46,6 +46,7 @@ struct Record {
     start: Instant,
     method: Method,
     uri: Uri,
+    log_path: bool,
     route: Option<Route>,
     status: Option<StatusCode>,
 }
@@ -63,11 +64,12 @@ pub(crate) struct RequestLog {
 }
 
 impl RequestLog {
-    /// Starts the log of `request`; `level` is `None` when the access log is off. `start` is
-    /// when the request arrived, if the caller already read the clock.
+    /// Starts the log of `request`; `level` is `None` when the access log is off, `log_path`
+    /// whether it carries `url.path`. `start` is when the request arrived, if the caller
+    /// already read the clock.
     pub(crate) fn start<B>(
         span: Span,
-        level: Option<Level>,
+        (level, log_path): (Option<Level>, bool),
         request: &Request<B>,
         start: Option<Instant>,
     ) -> Self {
@@ -79,6 +81,7 @@ impl RequestLog {
                     start: start.unwrap_or_else(Instant::now),
                     method: request.method().clone(),
                     uri: original_uri(request),
+                    log_path,
                     route: Route::from_extensions(request.extensions()),
                     status: None,
                 })
@@ -118,7 +121,7 @@ impl RequestLog {
             parent: &self.span,
             LEVEL,
             http.request.method = %record.method,
-            url.path = record.uri.path(),
+            url.path = record.log_path.then(|| record.uri.path()),
             http.route = route,
             http.response.status_code = status,
             duration_ms,

@@ -57,6 +57,8 @@ pub(crate) struct Config<M> {
     pub(crate) generator: M,
     pub(crate) span_level: Level,
     pub(crate) access_log: Option<Level>,
+    /// Whether the access log carries `url.path`.
+    pub(crate) log_path: bool,
 }
 
 impl CorrelationLayer {
@@ -71,6 +73,7 @@ impl CorrelationLayer {
                 generator: UuidV7,
                 span_level: Level::INFO,
                 access_log: Some(Level::INFO),
+                log_path: true,
             }),
         }
     }
@@ -148,6 +151,14 @@ impl<M: Clone> CorrelationLayer<M> {
         self.map(|c| c.access_log = level)
     }
 
+    /// Sets whether the access log carries `url.path`. Turn it off when paths carry secrets
+    /// or personal data: the event keeps `http.route`, the template.
+    ///
+    /// Defaults to `true`.
+    pub fn log_path(self, log_path: bool) -> Self {
+        self.map(|c| c.log_path = log_path)
+    }
+
     /// Sets the generator of new IDs.
     ///
     /// Defaults to [`UuidV7`].
@@ -161,6 +172,7 @@ impl<M: Clone> CorrelationLayer<M> {
                 generator,
                 span_level: config.span_level,
                 access_log: config.access_log,
+                log_path: config.log_path,
             }),
         }
     }

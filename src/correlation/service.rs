@@ -160,7 +160,7 @@ where
         chosen.log_refusal(&span);
 
         request.extensions_mut().insert(chosen.id.clone());
-        let log = RequestLog::start(span, config.access_log, &request, None);
+        let log = RequestLog::start(span, (config.access_log, config.log_path), &request, None);
         let part = Part::new(chosen.id, header_name, log);
         exchange::call(part, Unclassified, || self.inner.call(request))
     }

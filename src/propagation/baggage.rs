@@ -90,27 +90,41 @@ pub(crate) fn encode_baggage(baggage: &Baggage) -> Option<String> {
     if baggage.is_empty() {
         return None;
     }
+    // Held to the limits the parser enforces on the way in ([`MAX_MEMBERS`], [`MAX_LEN`]):
+    // a member that would cross them is left out, so no call sends an unbounded header.
     let mut out = String::new();
+    let mut member = String::new();
+    let mut members = 0usize;
     for (key, (value, metadata)) in baggage {
-        if !out.is_empty() {
-            out.push(',');
+        if members == MAX_MEMBERS {
+            break;
         }
-        out.push_str(key.as_str());
-        out.push('=');
+        member.clear();
+        member.push_str(key.as_str());
+        member.push('=');
         for &b in value.as_str().as_bytes() {
             if is_octet(b) && b != b'%' {
-                out.push(char::from(b));
+                member.push(char::from(b));
             } else {
                 // Writing to a `String` cannot fail.
-                let _ = write!(out, "%{b:02X}");
+                let _ = write!(member, "%{b:02X}");
             }
         }
         if !metadata.as_str().is_empty() {
-            out.push(';');
-            out.push_str(metadata.as_str());
+            member.push(';');
+            member.push_str(metadata.as_str());
         }
+        let comma = usize::from(!out.is_empty());
+        if out.len() + comma + member.len() > MAX_LEN {
+            continue;
+        }
+        if comma == 1 {
+            out.push(',');
+        }
+        out.push_str(&member);
+        members += 1;
     }
-    Some(out)
+    (!out.is_empty()).then_some(out)
 }
 
 refusal_error!(
@@ -193,6 +207,29 @@ fn decode_value(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::KeyValue;
+
+    #[test]
+    fn encoding_stays_within_the_limits_the_parser_enforces() {
+        let many = Baggage::from_iter((0..100).map(|i| KeyValue::new(format!("k{i}"), "v")));
+        let header = encode_baggage(&many).unwrap();
+        assert_eq!(header.split(',').count(), MAX_MEMBERS);
+        assert!(parse_baggage([header.as_bytes()]).is_ok());
+
+        let huge = Baggage::from_iter([
+            KeyValue::new("big", "x".repeat(MAX_LEN)),
+            KeyValue::new("small", "ok"),
+        ]);
+        let header = encode_baggage(&huge).unwrap();
+        assert_eq!(header, "small=ok");
+        assert_eq!(
+            encode_baggage(&Baggage::from_iter([KeyValue::new(
+                "big",
+                "x".repeat(MAX_LEN)
+            )])),
+            None
+        );
+    }
     use proptest::prelude::*;
 
     /// The members as (key, value, metadata), sorted by key.

@@ -193,6 +193,8 @@ pub fn inject(span_context: &SpanContext, baggage: &Baggage, headers: &mut Heade
             span_context.trace_flags(),
         );
         headers.insert(TRACEPARENT, parent.to_header_value());
+        // Bounded by its type: OpenTelemetry's `TraceState` keeps at most 32 members of
+        // 256-byte keys and values, the limits our parser enforces on the way in.
         let state = span_context.trace_state().header();
         if !state.is_empty()
             && let Ok(value) = HeaderValue::from_str(&state)
@@ -211,6 +213,27 @@ pub fn inject(span_context: &SpanContext, baggage: &Baggage, headers: &mut Heade
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracestate_built_in_code_is_bounded_by_its_type() {
+        let members = (0..40).map(|i| (format!("k{i}"), "v".repeat(256)));
+        let state = TraceState::from_key_value(members).unwrap();
+        let context = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            state,
+        );
+        let mut headers = HeaderMap::new();
+        inject(&context, &Baggage::new(), &mut headers);
+        let sent = headers[TRACESTATE].as_bytes();
+        assert_eq!(
+            sent.split(|&b| b == b',').count(),
+            limits::TRACESTATE_MAX_MEMBERS
+        );
+        assert!(sent.len() <= limits::TRACESTATE_MAX_LEN);
+    }
     use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";

@@ -277,7 +277,7 @@ where
             Id::Chosen(chosen) => {
                 let log = correlation::access_log::RequestLog::start(
                     log_span,
-                    correlation.access_log,
+                    (correlation.access_log, correlation.log_path),
                     &request,
                     Some(start),
                 );

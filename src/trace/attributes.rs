@@ -35,11 +35,14 @@ pub(crate) fn server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
     route: Option<&Route>,
+    record_path: bool,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(12);
     push_method(&mut attributes, request.method());
     let uri = original_uri(request);
-    attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+    if record_path {
+        attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+    }
     let scheme: Cow<'static, str> = match uri.scheme_str() {
         Some(scheme) => Cow::Owned(scheme.to_owned()),
         None => Cow::Borrowed(default_scheme),

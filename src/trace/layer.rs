@@ -56,6 +56,8 @@ pub(crate) struct Config<T> {
     pub(crate) scheme: &'static str,
     pub(crate) protocol: Protocol,
     pub(crate) excluded: ExcludedPaths,
+    /// Whether server spans carry `url.path`.
+    pub(crate) record_path: bool,
 }
 
 impl<T> Clone for Config<T> {
@@ -67,6 +69,7 @@ impl<T> Clone for Config<T> {
             scheme: self.scheme,
             protocol: self.protocol,
             excluded: self.excluded.clone(),
+            record_path: self.record_path,
         }
     }
 }
@@ -114,6 +117,7 @@ impl<T> TraceLayer<T> {
                 scheme: "http",
                 protocol: Protocol::Http,
                 excluded: ExcludedPaths::default(),
+                record_path: true,
             }),
             classifier: ServerErrorsAsFailures::make_classifier(),
         }
@@ -175,6 +179,15 @@ impl<T, M> TraceLayer<T, M> {
     {
         let paths = ExcludedPaths::new(paths);
         self.map(|c| c.excluded = paths)
+    }
+
+    /// Sets whether server spans carry `url.path`. Turn it off when paths carry secrets or
+    /// personal data (`/reset/<token>`, `/users/<email>`): spans keep `http.route`, the
+    /// template, and the span name. The query string is never recorded.
+    ///
+    /// Defaults to `true`.
+    pub fn record_path(self, record_path: bool) -> Self {
+        self.map(|c| c.record_path = record_path)
     }
 
     /// Sets `url.scheme` for requests whose URI has no scheme (origin-form requests, which is

@@ -117,7 +117,7 @@ where
             let method = known_method(request.method());
             (
                 server_span_name(method, route.as_ref()),
-                server_request(&request, config.scheme, route.as_ref()),
+                server_request(&request, config.scheme, route.as_ref(), config.record_path),
             )
         }
         Protocol::Grpc => (
