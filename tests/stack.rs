@@ -564,14 +564,16 @@ async fn paths_can_be_left_out_when_they_carry_secrets() {
     let mut observed = Vec::new();
     for how in [How::Stacked, How::Fused] {
         let run = run(how, private_paths_app, false, |addr| async move {
-            let (status, headers, _) =
-                fetch(&client(), addr, "/reset/p4th-s3cr3t", &[]).await;
+            let (status, headers, _) = fetch(&client(), addr, "/reset/p4th-s3cr3t", &[]).await;
             vec![(status, headers)]
         })
         .await;
         let everything = format!("{:?}{:?}{:?}", run.spans, run.logs, run.metrics);
         assert!(!everything.contains("p4th-s3cr3t"), "{how:?}: {everything}");
-        assert!(everything.contains("/reset/{token}"), "{how:?}: {everything}");
+        assert!(
+            everything.contains("/reset/{token}"),
+            "{how:?}: {everything}"
+        );
         observed.push(run);
     }
     let fused = observed.pop().unwrap();
