@@ -46,3 +46,50 @@ pub(crate) fn open_with(
         span_id = span_id.map(display),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn a_layer_further_in_records_into_the_span_an_outer_one_opened() {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buffer);
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_span_list(true)
+            .with_writer(move || Writer(Arc::clone(&writer)))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // A trace layer outside opens the span; a correlation layer inside adds its ID.
+            let outer = open_with(Level::INFO, None, Some((&"trace-1", &"span-1")));
+            let _entered = outer.enter();
+            let inner = open_with(Level::INFO, Some(&"req-1"), None);
+            assert_eq!(inner.id(), outer.id(), "one span, not two");
+            tracing::info!("inside");
+        });
+        let output = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        for field in [
+            r#""correlation_id":"req-1""#,
+            r#""trace_id":"trace-1""#,
+            r#""span_id":"span-1""#,
+        ] {
+            assert!(output.contains(field), "{field} in {output}");
+        }
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}

@@ -67,3 +67,39 @@ impl IntoResponse for MissingCorrelationId {
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+    use axum::response::IntoResponse;
+    use http::{Request, StatusCode};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_optional_extractor_and_the_rejection() {
+        let (mut parts, ()) = Request::new(()).into_parts();
+        let missing =
+            <CorrelationId as OptionalFromRequestParts<()>>::from_request_parts(&mut parts, &())
+                .await
+                .unwrap();
+        assert_eq!(missing, None);
+        let rejection =
+            <CorrelationId as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+                .await
+                .unwrap_err();
+        assert!(rejection.to_string().contains("CorrelationLayer"));
+        assert_eq!(
+            rejection.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+
+        let id: CorrelationId = "req-7".parse().unwrap();
+        parts.extensions.insert(id.clone());
+        let found =
+            <CorrelationId as OptionalFromRequestParts<()>>::from_request_parts(&mut parts, &())
+                .await
+                .unwrap();
+        assert_eq!(found, Some(id));
+    }
+}

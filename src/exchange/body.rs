@@ -19,45 +19,34 @@ pin_project! {
     pub struct ResponseBody<B, P, V> {
         #[pin]
         inner: B,
-        // Both `None` once the outcome is recorded.
-        part: Option<P>,
-        verdict: Option<V>,
+        // `None` once the outcome is recorded.
+        state: Option<(P, V)>,
     }
 }
 
 impl<B: Body, P: Part, V: Verdict> ResponseBody<B, P, V> {
-    pub(crate) fn new(inner: B, part: Option<P>, verdict: Option<V>) -> Self {
-        let mut body = Self {
-            inner,
-            part,
-            verdict,
-        };
+    /// `state` is `None` only for a response future polled again after it completed.
+    pub(crate) fn new(inner: B, state: Option<(P, V)>) -> Self {
+        let mut body = Self { inner, state };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
-            finish(&mut body.part, &mut body.verdict, None);
+            finish(&mut body.state, None);
         }
         body
     }
 }
 
 /// At the end of the stream: the trailers to the parts, then the outcome.
-fn finish<P: Part, V: Verdict>(
-    part: &mut Option<P>,
-    verdict: &mut Option<V>,
-    trailers: Option<&HeaderMap>,
-) {
-    let Some(mut part) = part.take() else {
+fn finish<P: Part, V: Verdict>(state: &mut Option<(P, V)>, trailers: Option<&HeaderMap>) {
+    let Some((mut part, mut verdict)) = state.take() else {
         return;
     };
     if let Some(trailers) = trailers {
         part.trailers(trailers);
     }
-    match verdict.take() {
-        Some(mut verdict) => verdict.at_end(trailers, |failure| {
-            part.end(failure.map_or(End::Success, End::Failure));
-        }),
-        None => part.end(End::Success),
-    }
+    verdict.at_end(trailers, |failure| {
+        part.end(failure.map_or(End::Success, End::Failure));
+    });
 }
 
 impl<B, P, V> Body for ResponseBody<B, P, V>
@@ -75,21 +64,21 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = {
-            let _entered = this.part.as_mut().map(Part::enter);
+            let _entered = this.state.as_mut().map(|(part, _)| part.enter());
             ready!(this.inner.as_mut().poll_frame(cx))
         };
         match &frame {
-            None => finish(this.part, this.verdict, None),
+            None => finish(this.state, None),
             Some(Err(_)) => {
-                if let Some(mut part) = this.part.take() {
+                if let Some((mut part, _)) = this.state.take() {
                     part.end(End::BodyError(std::any::type_name::<B::Error>()));
                 }
             }
             Some(Ok(frame)) => {
                 if let Some(trailers) = frame.trailers_ref() {
-                    finish(this.part, this.verdict, Some(trailers));
+                    finish(this.state, Some(trailers));
                 } else if this.inner.is_end_stream() {
-                    finish(this.part, this.verdict, None);
+                    finish(this.state, None);
                 }
             }
         }

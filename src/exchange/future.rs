@@ -50,14 +50,13 @@ where
         let mut part = this.part.take();
         Poll::Ready(match result {
             Ok(mut response) => {
-                if let Some(part) = part.as_mut() {
-                    part.head(&mut response);
-                }
-                let verdict = this
-                    .classifier
-                    .take()
-                    .map(|classifier| classifier.head(&response));
-                Ok(response.map(|body| ResponseBody::new(body, part, verdict)))
+                let state = part
+                    .zip(this.classifier.take())
+                    .map(|(mut part, classifier)| {
+                        part.head(&mut response);
+                        (part, classifier.head(&response))
+                    });
+                Ok(response.map(|body| ResponseBody::new(body, state)))
             }
             Err(err) => {
                 if let Some(part) = part.as_mut() {

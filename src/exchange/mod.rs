@@ -62,35 +62,9 @@ pub(crate) mod sealed {
     pub trait Verdict {}
 }
 
-impl<P: sealed::Part> sealed::Part for Option<P> {}
 impl<A: sealed::Part, B: sealed::Part, C: sealed::Part> sealed::Part for (A, B, C) {}
 impl sealed::Classify for Unclassified {}
 impl sealed::Verdict for Unclassified {}
-
-/// A layer that excludes some requests (probe paths) carries no part for them.
-impl<P: Part> Part for Option<P> {
-    fn enter(&mut self) -> impl Sized + '_ {
-        self.as_mut().map(P::enter)
-    }
-
-    fn head<B>(&mut self, response: &mut Response<B>) {
-        if let Some(part) = self {
-            part.head(response);
-        }
-    }
-
-    fn trailers(&mut self, trailers: &HeaderMap) {
-        if let Some(part) = self {
-            part.trailers(trailers);
-        }
-    }
-
-    fn end(&mut self, end: End<'_>) {
-        if let Some(part) = self {
-            part.end(end);
-        }
-    }
-}
 
 /// Parts in layer order, outermost first. Events on the way out reach the innermost part
 /// first, as they would through stacked layers.
@@ -213,4 +187,211 @@ pub(crate) fn call<P: Part, C, F>(
         call()
     };
     ResponseFuture::new(inner, part, classifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http::{HeaderMap, Response};
+    use http_body::{Body, Frame};
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// A part that writes down what it is told.
+    struct Recorder {
+        name: &'static str,
+        log: Rc<RefCell<Vec<String>>>,
+        ended: bool,
+    }
+
+    impl Recorder {
+        fn new(name: &'static str, log: &Rc<RefCell<Vec<String>>>) -> Self {
+            Self {
+                name,
+                log: Rc::clone(log),
+                ended: false,
+            }
+        }
+
+        fn say(&self, what: String) {
+            self.log.borrow_mut().push(format!("{} {what}", self.name));
+        }
+    }
+
+    impl sealed::Part for Recorder {}
+
+    impl Part for Recorder {
+        fn enter(&mut self) -> impl Sized + '_ {
+            self.say("enter".to_owned());
+        }
+
+        fn head<B>(&mut self, response: &mut Response<B>) {
+            self.say(format!("head {}", response.status().as_u16()));
+        }
+
+        fn trailers(&mut self, trailers: &HeaderMap) {
+            self.say(format!("trailers {}", trailers.len()));
+        }
+
+        fn end(&mut self, end: End<'_>) {
+            self.ended = true;
+            self.say(format!("end {end:?}"));
+        }
+    }
+
+    impl Drop for Recorder {
+        fn drop(&mut self) {
+            if !self.ended {
+                self.say("dropped".to_owned());
+            }
+        }
+    }
+
+    /// Frames, then an error or the end.
+    struct Frames(Vec<Result<Frame<Bytes>, &'static str>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = &'static str;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            Poll::Ready((!self.0.is_empty()).then(|| self.0.remove(0)))
+        }
+    }
+
+    fn log() -> Rc<RefCell<Vec<String>>> {
+        Rc::default()
+    }
+
+    async fn run<B: Body<Data = Bytes>>(
+        log: &Rc<RefCell<Vec<String>>>,
+        body: B,
+    ) -> Result<Bytes, B::Error> {
+        let parts = (
+            Recorder::new("outer", log),
+            Recorder::new("middle", log),
+            Recorder::new("inner", log),
+        );
+        let future = call(parts, Unclassified, || {
+            std::future::ready(Ok::<_, Infallible>(Response::new(body)))
+        });
+        let response = future.await.unwrap();
+        response.into_body().collect().await.map(|c| c.to_bytes())
+    }
+
+    #[tokio::test]
+    async fn parts_hear_of_the_exchange_innermost_first_and_end_once() {
+        let log = log();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        let body = Frames(vec![
+            Ok(Frame::data(Bytes::from_static(b"a"))),
+            Ok(Frame::trailers(trailers)),
+        ]);
+        assert_eq!(run(&log, body).await.unwrap(), "a");
+        let log = log.borrow();
+        let after_enters: Vec<_> = log.iter().filter(|l| !l.ends_with("enter")).collect();
+        assert_eq!(
+            after_enters,
+            [
+                "inner head 200",
+                "middle head 200",
+                "outer head 200",
+                "inner trailers 1",
+                "middle trailers 1",
+                "outer trailers 1",
+                "inner end Success",
+                "middle end Success",
+                "outer end Success",
+            ]
+        );
+        // Entered for the call, the future's poll and each poll of the body.
+        assert!(log.iter().filter(|l| *l == "outer enter").count() >= 3);
+    }
+
+    #[tokio::test]
+    async fn a_body_error_ends_the_parts_with_its_type() {
+        let log = log();
+        let body = Frames(vec![
+            Ok(Frame::data(Bytes::from_static(b"a"))),
+            Err("broken"),
+        ]);
+        assert_eq!(run(&log, body).await.unwrap_err(), "broken");
+        assert!(
+            log.borrow()
+                .contains(&"inner end BodyError(\"&str\")".to_owned()),
+            "{:?}",
+            log.borrow()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_error_ends_the_parts_and_a_dropped_body_drops_them() {
+        let log = log();
+        let future = call(Recorder::new("part", &log), Unclassified, || {
+            std::future::ready(Err::<Response<Frames>, _>(std::fmt::Error))
+        });
+        assert!(future.await.is_err());
+        assert_eq!(
+            log.borrow().last().unwrap(),
+            "part end ServiceError(\"core::fmt::Error\")"
+        );
+
+        let log = self::log();
+        let future = call(Recorder::new("part", &log), Unclassified, || {
+            std::future::ready(Ok::<_, Infallible>(Response::new(Frames(vec![Ok(
+                Frame::data(Bytes::from_static(b"a")),
+            )]))))
+        });
+        let body = future.await.unwrap().into_body();
+        assert_eq!(format!("{body:?}"), "ResponseBody { .. }");
+        drop(body);
+        assert_eq!(log.borrow().last().unwrap(), "part dropped");
+    }
+
+    #[tokio::test]
+    async fn a_future_polled_after_it_completed_passes_the_body_through() {
+        /// A future that answers every time it is polled (against the contract).
+        struct Always;
+        impl std::future::Future for Always {
+            type Output = Result<Response<Frames>, Infallible>;
+            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+                Poll::Ready(Ok(Response::new(Frames(vec![Ok(Frame::data(
+                    Bytes::from_static(b"again"),
+                ))]))))
+            }
+        }
+        let log = log();
+        let mut future = std::pin::pin!(call(Recorder::new("part", &log), Unclassified, || Always));
+        assert!(format!("{future:?}").starts_with("ResponseFuture"));
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let Poll::Ready(Ok(first)) = future.as_mut().poll(&mut cx) else {
+            panic!("ready at once");
+        };
+        let Poll::Ready(Ok(second)) = future.as_mut().poll(&mut cx) else {
+            panic!("ready again");
+        };
+        let events = log.borrow().len();
+        assert_eq!(
+            second.into_body().collect().await.unwrap().to_bytes(),
+            "again"
+        );
+        assert_eq!(
+            log.borrow().len(),
+            events,
+            "no part is told about the second body"
+        );
+        drop(first);
+    }
 }

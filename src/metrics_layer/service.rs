@@ -140,3 +140,48 @@ pub type ResponseFuture<F, C> = exchange::ResponseFuture<F, Part, C>;
 /// when the policy asked to wait for them (gRPC) and records the request; on a body error it
 /// records the error's type; dropped before the end, it records `error.type="cancelled"`.
 pub type ResponseBody<B, E> = exchange::ResponseBody<B, Part, crate::classify::Verdict<E>>;
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use tower::{ServiceExt, service_fn};
+    use tower_layer::Layer;
+
+    use super::*;
+    use crate::metrics_layer::{MetricsClientLayer, MetricsLayer};
+
+    /// Polls a future that is ready at once.
+    fn ready<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("ready at once"),
+        }
+    }
+
+    #[test]
+    fn a_service_error_is_a_failure_named_by_its_type_and_excluded_paths_are_not_recorded() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let failing = service_fn(|_: Request<()>| async {
+                Err::<Response<http_body_util::Empty<bytes::Bytes>>, _>(std::fmt::Error)
+            });
+            let server = MetricsLayer::new().layer(failing);
+            assert!(ready(server.oneshot(Request::new(()))).is_err());
+
+            let client = MetricsClientLayer::default()
+                .exclude_paths(["/skip"])
+                .layer(failing);
+            let skipped = Request::get("http://api.internal/skip").body(()).unwrap();
+            assert!(ready(client.oneshot(skipped)).is_err());
+        });
+        let text = handle.render();
+        assert!(text.contains(r#"error_type="core::fmt::Error""#), "{text}");
+        assert!(!text.contains("http_client_request_duration"), "{text}");
+    }
+}

@@ -287,3 +287,43 @@ impl fmt::Debug for InboundTrace {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::noop::NoopTracer;
+
+    use super::*;
+
+    #[test]
+    fn setters_on_a_shared_layer_leave_the_other_copy_alone() {
+        let first = TraceLayer::with_tracer(NoopTracer::new());
+        let second = first
+            .clone()
+            .exclude_paths(["/internal/health"])
+            .record_path(false)
+            .span_level(Level::DEBUG)
+            .scheme("https")
+            .inbound(InboundTrace::default());
+        assert!(first.config.excluded.contains("/livez"));
+        assert!(!second.config.excluded.contains("/livez"));
+        assert!(second.config.excluded.contains("/internal/health"));
+        assert!(first.config.record_path && !second.config.record_path);
+        assert_eq!(
+            (second.config.span_level, second.config.scheme),
+            (Level::DEBUG, "https")
+        );
+    }
+
+    #[test]
+    fn inbound_policies_name_themselves() {
+        assert_eq!(
+            format!("{:?}", InboundTrace::default()),
+            "InboundTrace::Parent"
+        );
+        assert_eq!(format!("{:?}", InboundTrace::link()), "InboundTrace::Link");
+        assert_eq!(
+            format!("{:?}", InboundTrace::parent_if(|_| true)),
+            "InboundTrace::ParentIf(..)"
+        );
+    }
+}
