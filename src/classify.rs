@@ -250,6 +250,22 @@ impl MakeClassifier for StatusClassifier {
 mod tests {
     use super::*;
 
+    #[test]
+    fn grpc_policies_wait_for_the_trailers_when_the_head_has_no_status() {
+        assert_eq!(
+            classify(GrpcErrorsAsFailures::new(), 200),
+            Some("eos".to_owned())
+        );
+        let response = Response::builder().status(200).body(()).unwrap();
+        let mut verdict = Verdict::of_head(GrpcErrorsAsFailures::new(), &response);
+        assert_eq!(format!("{verdict:?}"), "Verdict { .. }");
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", "14".parse().unwrap());
+        let failure = verdict.at_end(Some(&trailers)).unwrap();
+        assert_eq!(failure.error_type(), "14");
+        assert!(verdict.at_end(Some(&trailers)).is_none(), "decided once");
+    }
+
     fn classify<C: ClassifyResponse>(classifier: C, status: u16) -> Option<String>
     where
         C::FailureClass: ErrorType,

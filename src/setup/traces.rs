@@ -1,6 +1,5 @@
 //! The OpenTelemetry tracer provider: OTLP export configured from `OTEL_*` variables.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -184,8 +183,63 @@ impl<F: Future> Future for InRuntime<F> {
     }
 }
 
-impl<F> fmt::Debug for InRuntime<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InRuntime").finish_non_exhaustive()
+#[cfg(test)]
+mod tests {
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    use super::*;
+
+    #[test]
+    fn protocols_parse_by_their_specification_names() {
+        assert_eq!("grpc".parse::<OtlpProtocol>().unwrap(), OtlpProtocol::Grpc);
+        assert_eq!(
+            " http/protobuf ".parse::<OtlpProtocol>().unwrap(),
+            OtlpProtocol::HttpProtobuf
+        );
+        let err = "http/json".parse::<OtlpProtocol>().unwrap_err();
+        assert!(
+            err.to_string().contains("`grpc` or `http/protobuf`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn exporting_outside_a_runtime_is_an_error_not_a_panic() {
+        let export = Export {
+            endpoint: Some(Endpoint::Exact(
+                "http://127.0.0.1:4318/v1/traces".to_owned(),
+            )),
+            protocol: OtlpProtocol::HttpProtobuf,
+        };
+        let err = provider(&export, Some("test")).unwrap_err();
+        assert!(err.to_string().contains("Tokio runtime"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn endpoints_from_the_environment_build_both_exporters() {
+        // Without the variables set, the exporters take the OTLP defaults; building them does
+        // not connect.
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            let export = Export {
+                endpoint: Some(Endpoint::FromEnv),
+                protocol,
+            };
+            let provider = provider(&export, None).unwrap();
+            drop(provider);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_runtime_wrapper_runs_exports_and_flushes_inside_the_runtime() {
+        let inner = InMemorySpanExporter::default();
+        let exporter = OnRuntime {
+            inner: inner.clone(),
+            handle: tokio::runtime::Handle::current(),
+        };
+        exporter.export(Vec::new()).await.unwrap();
+        exporter.force_flush().unwrap();
+        exporter
+            .shutdown_with_timeout(Duration::from_secs(1))
+            .unwrap();
     }
 }

@@ -158,3 +158,36 @@ pub(crate) fn grpc_server_request<B>(
     }
     attributes
 }
+
+#[cfg(test)]
+mod scheme_tests {
+    use super::*;
+
+    fn value(attributes: &[KeyValue], key: &str) -> Option<String> {
+        attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    }
+
+    #[test]
+    fn an_absolute_uri_brings_its_own_scheme_and_other_paths_are_grpc() {
+        let request = Request::get("https://api.example.com:8443/v1")
+            .body(())
+            .unwrap();
+        let attributes = server_request(&request, "http", None, true);
+        assert_eq!(
+            value(&attributes, semconv::URL_SCHEME).as_deref(),
+            Some("https")
+        );
+        assert_eq!(
+            value(&attributes, semconv::SERVER_PORT).as_deref(),
+            Some("8443")
+        );
+        assert_eq!(rpc_span_name("/not-a-grpc-path"), "grpc");
+        assert_eq!(
+            rpc_span_name("/shop.v1.Inventory/Get"),
+            "shop.v1.Inventory/Get"
+        );
+    }
+}

@@ -383,6 +383,15 @@ mod tests {
         );
         assert_eq!(get("server.address").as_deref(), Some("::1"));
         assert_eq!(get("server.port").as_deref(), Some("8080"));
+
+        // A scheme without a well-known port and no explicit one: no `server.port`.
+        let request = Request::get("ws://chat.example.com/room").body(()).unwrap();
+        let attributes = client_request(&request);
+        assert_eq!(value_of(&attributes, "server.port"), None);
+        assert_eq!(
+            value_of(&attributes, "server.address").as_deref(),
+            Some("chat.example.com")
+        );
     }
 }
 
