@@ -70,6 +70,7 @@ mod tests {
             assert_eq!(inner.id(), outer.id(), "one span, not two");
             tracing::info!("inside");
         });
+        std::io::Write::flush(&mut Writer(Arc::clone(&buffer))).unwrap();
         let output = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
         for field in [
             r#""correlation_id":"req-1""#,

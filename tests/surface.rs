@@ -53,6 +53,32 @@ async fn health_handles_show_their_settings_and_the_service_answers_unknown_path
 }
 
 #[tokio::test]
+async fn health_layer_futures_say_which_way_the_request_went() {
+    let health = Health::builder().build();
+    let mut service = tower_telemetry::health::HealthLayer::new(health).layer(tower::service_fn(
+        |_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(b"app"),
+            )))
+        },
+    ));
+    let probe = tower::Service::call(&mut service, Request::get("/livez").body(()).unwrap());
+    assert_eq!(format!("{probe:?}"), "HealthFuture(probe)");
+    assert_eq!(probe.await.unwrap().status(), StatusCode::OK);
+    let app = tower::Service::call(&mut service, Request::get("/users").body(()).unwrap());
+    assert_eq!(format!("{app:?}"), "HealthFuture(inner)");
+    let body = app
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"app");
+}
+
+#[tokio::test]
 async fn an_operation_future_names_its_operation() {
     let mut service = OperationLayer::new("billing.sync").layer(tower::service_fn(|()| async {
         Ok::<_, std::convert::Infallible>(())

@@ -269,6 +269,11 @@ mod tests {
         }
     }
 
+    fn ready<T>(poll: Poll<T>) -> T {
+        let Poll::Ready(value) = poll else { panic!() };
+        value
+    }
+
     fn log() -> Rc<RefCell<Vec<String>>> {
         Rc::default()
     }
@@ -376,12 +381,8 @@ mod tests {
         assert!(format!("{future:?}").starts_with("ResponseFuture"));
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
-        let Poll::Ready(Ok(first)) = future.as_mut().poll(&mut cx) else {
-            panic!("ready at once");
-        };
-        let Poll::Ready(Ok(second)) = future.as_mut().poll(&mut cx) else {
-            panic!("ready again");
-        };
+        let first = ready(future.as_mut().poll(&mut cx)).unwrap();
+        let second = ready(future.as_mut().poll(&mut cx)).unwrap();
         let events = log.borrow().len();
         assert_eq!(
             second.into_body().collect().await.unwrap().to_bytes(),

@@ -154,13 +154,11 @@ mod tests {
     /// Polls a future that is ready at once.
     fn ready<F: std::future::Future>(future: F) -> F::Output {
         let mut future = std::pin::pin!(future);
-        match future
+        let poll = future
             .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(output) => output,
-            Poll::Pending => panic!("ready at once"),
-        }
+            .poll(&mut Context::from_waker(Waker::noop()));
+        let Poll::Ready(output) = poll else { panic!() };
+        output
     }
 
     #[test]
