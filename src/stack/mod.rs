@@ -244,23 +244,19 @@ where
             let (request, started) = trace::service::start(&layer.trace, request);
             (request, Some(started))
         };
-        let (trace_id, span_id) = match &started {
-            Some(started) => {
-                let span = started.cx.span();
-                let span_context = span.span_context();
-                (Some(span_context.trace_id()), Some(span_context.span_id()))
-            }
-            None => (None, None),
-        };
+        let trace_ids = started.as_ref().map(|started| {
+            let span = started.cx.span();
+            let span_context = span.span_context();
+            (span_context.trace_id(), span_context.span_id())
+        });
         let log_span = crate::request_span::open_with(
             correlation.span_level,
             match &id {
                 Id::Chosen(chosen) => Some(&chosen.id as &dyn std::fmt::Display),
                 Id::Outer(_) => None,
             },
-            trace_id
+            trace_ids
                 .as_ref()
-                .zip(span_id.as_ref())
                 .map(|(t, s)| (t as &dyn std::fmt::Display, s as &dyn std::fmt::Display)),
         );
         if let Id::Chosen(chosen) = &id {
