@@ -159,16 +159,18 @@ pub(crate) fn grpc_server_request<B>(
     attributes
 }
 
+/// The value of attribute `key`, as text: for the tests of server and client attributes.
+#[cfg(test)]
+pub(crate) fn value_of(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
 #[cfg(test)]
 mod scheme_tests {
     use super::*;
-
-    fn value(attributes: &[KeyValue], key: &str) -> Option<String> {
-        attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    }
 
     #[test]
     fn an_absolute_uri_brings_its_own_scheme_and_other_paths_are_grpc() {
@@ -177,11 +179,11 @@ mod scheme_tests {
             .unwrap();
         let attributes = server_request(&request, "http", None, true);
         assert_eq!(
-            value(&attributes, semconv::URL_SCHEME).as_deref(),
+            value_of(&attributes, semconv::URL_SCHEME).as_deref(),
             Some("https")
         );
         assert_eq!(
-            value(&attributes, semconv::SERVER_PORT).as_deref(),
+            value_of(&attributes, semconv::SERVER_PORT).as_deref(),
             Some("8443")
         );
         assert_eq!(rpc_span_name("/not-a-grpc-path"), "grpc");

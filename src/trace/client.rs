@@ -331,6 +331,7 @@ fn full_url(uri: &Uri) -> Option<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::attributes::value_of;
 
     #[test]
     fn full_url_drops_user_information_and_query() {
@@ -345,13 +346,6 @@ mod tests {
         assert_eq!(full_url(&uri).unwrap(), "http://[::1]/x");
         let relative: Uri = "/only/a/path".parse().unwrap();
         assert!(full_url(&relative).is_none());
-    }
-
-    fn value_of(attributes: &[KeyValue], key: &str) -> Option<String> {
-        attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
     }
 
     #[test]
