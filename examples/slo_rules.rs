@@ -6,7 +6,9 @@
 //! cargo run --example slo_rules -- --dashboard > quickstart.dashboard.json   # Grafana: Import
 //! ```
 //!
-//! The SLOs, and why these targets, are in docs/operations/slo.md.
+//! The SLOs, and why these targets, are in docs/operations/slo.md. The output is checked in as
+//! deploy/prometheus/rules/quickstart-slo.rules.yml and deploy/grafana/quickstart.dashboard.json;
+//! tests/deploy.rs fails when they fall behind this file.
 
 use tower_telemetry::slo::{RuleGenerator, Slo, SloError, Target};
 
@@ -40,12 +42,20 @@ pub(crate) fn quickstart_slos() -> Result<Vec<Slo>, SloError> {
     ])
 }
 
-#[allow(dead_code)] // the tests include this file for `quickstart_slos` alone
+/// The generator for the quickstart's rules and dashboard, with its runbook links.
+pub(crate) fn quickstart_generator() -> Result<RuleGenerator, SloError> {
+    Ok(RuleGenerator::new(quickstart_slos()?)
+        .runbook_base("https://runbooks.example.com/quickstart/slo/"))
+}
+
+/// The dashboard's title, and the name its queries are checked under.
+pub(crate) const DASHBOARD: &str = "quickstart";
+
+#[allow(dead_code)] // the tests include this file for the functions above alone
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let generator = RuleGenerator::new(quickstart_slos()?)
-        .runbook_base("https://runbooks.example.com/quickstart/slo/");
+    let generator = quickstart_generator()?;
     if std::env::args().any(|arg| arg == "--dashboard") {
-        println!("{}", generator.grafana_dashboard("quickstart"));
+        println!("{}", generator.grafana_dashboard(DASHBOARD));
     } else {
         print!("{}", generator.to_yaml()?);
     }

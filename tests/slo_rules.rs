@@ -1,8 +1,10 @@
 //! The generated SLO rules checked by the real Prometheus tools: `promtool check rules` on the
 //! quickstart's rules and `promtool test rules` with the unit tests in tests/slo/, which feed
 //! synthetic series and prove each burn-rate alert fires from its threshold up, stays silent
-//! below it, and that the recording rules compute the expected error ratios. The Alertmanager
-//! routing example in docs/operations is checked with `amtool check-config`.
+//! below it, and that the recording rules compute the expected error ratios. The files in deploy/
+//! are checked here too: the rules and dashboard there are what the generator writes today,
+//! `promtool check config` accepts the Prometheus configuration with its rule files, and
+//! `amtool check-config` the Alertmanager routing (scripts/check-deploy checks the rest).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
 
@@ -50,8 +52,8 @@ fn run(tool: &str, args: &[&str], dir: &Path) -> String {
 }
 
 fn quickstart_rules() -> String {
-    RuleGenerator::new(slo_rules::quickstart_slos().unwrap())
-        .runbook_base("https://runbooks.example.com/quickstart/slo/")
+    slo_rules::quickstart_generator()
+        .unwrap()
         .to_yaml()
         .unwrap()
 }
@@ -114,21 +116,10 @@ tests:
 }
 
 #[test]
-fn the_alertmanager_routing_example_is_valid() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations/alertmanager.yml");
-    let checked = run(
-        "amtool",
-        &["check-config", config.to_str().unwrap()],
-        Path::new("."),
-    );
-    assert!(checked.contains("SUCCESS"), "{checked}");
-}
-
-#[test]
 fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
-    let generator = RuleGenerator::new(slo_rules::quickstart_slos().unwrap());
+    let generator = slo_rules::quickstart_generator().unwrap();
     let dashboard: serde_json::Value =
-        serde_json::from_str(&generator.grafana_dashboard("quickstart")).unwrap();
+        serde_json::from_str(&generator.grafana_dashboard(slo_rules::DASHBOARD)).unwrap();
     assert_eq!(dashboard["title"], "quickstart");
     let panels = dashboard["panels"].as_array().unwrap();
     assert_eq!(panels.len(), 6 + 2 * 5, "six RED panels, two per SLO");
@@ -139,7 +130,7 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
     );
 
     // promtool parses every query, wrapped as recording rules.
-    let queries = generator.dashboard_queries("quickstart");
+    let queries = generator.dashboard_queries(slo_rules::DASHBOARD);
     assert!(queries.len() > 20, "{queries:?}");
     let mut rules = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
     for (i, query) in queries.iter().enumerate() {
@@ -159,4 +150,57 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
         checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
         "{checked}"
     );
+}
+
+/// A file of the deploy/ folder.
+fn deployed(path: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_deployed_rules_and_dashboard_are_what_the_generator_writes() {
+    // Regenerate with:
+    //   cargo run --example slo_rules > deploy/prometheus/rules/quickstart-slo.rules.yml
+    //   cargo run --example slo_rules -- --dashboard > deploy/grafana/quickstart.dashboard.json
+    assert!(
+        deployed("prometheus/rules/quickstart-slo.rules.yml") == quickstart_rules(),
+        "deploy/prometheus/rules/quickstart-slo.rules.yml is stale: regenerate it"
+    );
+    let generator = slo_rules::quickstart_generator().unwrap();
+    assert!(
+        deployed("grafana/quickstart.dashboard.json")
+            == format!("{}\n", generator.grafana_dashboard(slo_rules::DASHBOARD)),
+        "deploy/grafana/quickstart.dashboard.json is stale: regenerate it"
+    );
+}
+
+#[test]
+fn the_deployed_prometheus_configuration_and_its_rules_are_valid() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let checked = run("promtool", &["check", "config", "prometheus.yml"], &deploy);
+    assert!(checked.contains("SUCCESS: 1 rule files found"), "{checked}");
+    assert!(
+        checked.contains("is valid prometheus config file syntax"),
+        "{checked}"
+    );
+    // promtool checks the rule files it names, and counts their rules.
+    let rules = quickstart_rules();
+    let count = rules.matches("- record:").count() + rules.matches("- alert:").count();
+    assert!(
+        checked.contains(&format!("SUCCESS: {count} rules found")),
+        "{checked}"
+    );
+}
+
+#[test]
+fn the_deployed_alertmanager_routing_is_valid() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alertmanager");
+    let checked = run("amtool", &["check-config", "alertmanager.yml"], &deploy);
+    assert!(checked.contains("SUCCESS"), "{checked}");
+    // Every alert the generator writes is routed by name.
+    assert!(quickstart_rules().contains("alert: SLOErrorBudgetBurn"));
+    assert!(deployed("alertmanager/alertmanager.yml").contains("alertname=\"SLOErrorBudgetBurn\""));
 }
