@@ -8,7 +8,7 @@
 //!
 //! The SLOs, and why these targets, are in docs/operations/slo.md. The output is checked in as
 //! deploy/prometheus/rules/quickstart-slo.rules.yml and deploy/grafana/quickstart.dashboard.json;
-//! tests/deploy.rs fails when they fall behind this file.
+//! tests/slo_rules.rs fails when they fall behind this file.
 
 use tower_telemetry::slo::{RuleGenerator, Slo, SloError, Target};
 
