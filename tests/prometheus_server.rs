@@ -20,7 +20,8 @@ use http::StatusCode;
 use serde_json::Value;
 use tower_telemetry::MetricsLayer;
 
-/// The queries of README.md, word for word.
+/// The queries of README.md and docs/operations/observability.md, word for word (the first test
+/// below checks both documents still carry them).
 const SUCCESS_RATE: &str = r#"sum(rate(http_server_request_duration_seconds_count{error_type=""}[5m])) / sum(rate(http_server_request_duration_seconds_count[5m]))"#;
 const P50_BY_ROUTE: &str = r#"histogram_quantile(0.5, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[5m])))"#;
 
@@ -125,6 +126,17 @@ impl PrometheusServer {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         panic!("{query} never gave the expected result; last: {last:?}");
+    }
+}
+
+#[test]
+fn the_documents_carry_the_queries_tested_here() {
+    for doc in ["README.md", "docs/operations/observability.md"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for query in [SUCCESS_RATE, P50_BY_ROUTE] {
+            assert!(text.contains(query), "{doc} no longer shows the tested query {query}");
+        }
     }
 }
 
