@@ -135,7 +135,10 @@ fn the_documents_carry_the_queries_tested_here() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
         let text = std::fs::read_to_string(&path).unwrap();
         for query in [SUCCESS_RATE, P50_BY_ROUTE] {
-            assert!(text.contains(query), "{doc} no longer shows the tested query {query}");
+            assert!(
+                text.contains(query),
+                "{doc} no longer shows the tested query {query}"
+            );
         }
     }
 }
