@@ -265,9 +265,18 @@ impl Slo {
             Indicator::Availability => format!(
                 "(sum(rate({metric}_count{{{selector},error_type!=\"\"}}[{window}])) or vector(0)) / {total}"
             ),
-            Indicator::Latency { threshold } => format!(
-                "({total} - sum(rate({metric}_bucket{{{selector},le=\"{threshold}\"}}[{window}]))) / {total}"
-            ),
+            Indicator::Latency { threshold } => {
+                // The exporter writes an integral boundary as `le="5"`, and Prometheus 3 stores
+                // it as `le="5.0"` (it normalises `le` on ingestion): match both spellings.
+                let le = if threshold.fract() == 0.0 {
+                    format!("le=~\"{threshold}|{threshold}\\\\.0\"")
+                } else {
+                    format!("le=\"{threshold}\"")
+                };
+                format!(
+                    "({total} - sum(rate({metric}_bucket{{{selector},{le}}}[{window}]))) / {total}"
+                )
+            }
         }
     }
 }

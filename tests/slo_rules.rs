@@ -204,3 +204,43 @@ fn the_deployed_alertmanager_routing_is_valid() {
     assert!(quickstart_rules().contains("alert: SLOErrorBudgetBurn"));
     assert!(deployed("alertmanager/alertmanager.yml").contains("alertname=\"SLOErrorBudgetBurn\""));
 }
+
+#[test]
+fn an_integral_latency_threshold_matches_both_spellings_of_its_bucket() {
+    use tower_telemetry::slo::{Slo, Target};
+    // The exporter writes `le="5"`; Prometheus 3 stores the same bucket as `le="5.0"`. Two
+    // operations, one in each spelling, each with 10 of 100 requests over 5 s: both ratios 0.1.
+    let dir = TempDir::new("slo-le");
+    let slos = ["a", "b"].map(|op| Slo::latency(op, Target::operation(op), 5.0, 0.99).unwrap());
+    std::fs::write(
+        dir.0.join("le.rules.yml"),
+        RuleGenerator::new(slos).to_yaml().unwrap(),
+    )
+    .unwrap();
+    let test = r#"rule_files:
+  - le.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'operation_duration_seconds_count{operation="a"}'
+        values: '0+100x20'
+      - series: 'operation_duration_seconds_bucket{operation="a",le="5"}'
+        values: '0+90x20'
+      - series: 'operation_duration_seconds_count{operation="b"}'
+        values: '0+100x20'
+      - series: 'operation_duration_seconds_bucket{operation="b",le="5.0"}'
+        values: '0+90x20'
+    promql_expr_test:
+      - expr: 'round(slo:error_ratio:rate5m * 1000)'
+        eval_time: 15m
+        exp_samples:
+          - labels: '{slo="a"}'
+            value: 100
+          - labels: '{slo="b"}'
+            value: 100
+"#;
+    std::fs::write(dir.0.join("le.test.yml"), test).unwrap();
+    run("promtool", &["check", "rules", "le.rules.yml"], &dir.0);
+    run("promtool", &["test", "rules", "le.test.yml"], &dir.0);
+}
