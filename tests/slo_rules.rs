@@ -244,3 +244,64 @@ tests:
     run("promtool", &["check", "rules", "le.rules.yml"], &dir.0);
     run("promtool", &["test", "rules", "le.test.yml"], &dir.0);
 }
+
+/// The PromQL of a markdown document: every ```promql block, and with `text_too` every ```text
+/// block as well. Lines starting with `#` are comments; a line indented deeper than the one
+/// before it continues that query.
+fn documented_queries(doc: &str, text_too: bool) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut queries: Vec<String> = Vec::new();
+    let (mut inside, mut base) = (false, 0);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(fence) = trimmed.strip_prefix("```") {
+            inside = !inside && (fence == "promql" || (text_too && fence == "text"));
+            base = indent;
+            continue;
+        }
+        if !inside || trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match queries.last_mut() {
+            Some(last) if indent > base && !last.is_empty() => {
+                last.push(' ');
+                last.push_str(trimmed);
+            }
+            _ => queries.push(trimmed.to_owned()),
+        }
+    }
+    queries
+}
+
+#[test]
+fn every_documented_query_parses() {
+    let mut queries = documented_queries("docs/operations/observability.md", true);
+    queries.extend(documented_queries("README.md", true));
+    let runbooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks");
+    for entry in std::fs::read_dir(runbooks).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        queries.extend(documented_queries(&format!("docs/runbooks/{name}"), false));
+    }
+    assert!(queries.len() > 60, "{queries:?}");
+    // promtool parses every query, wrapped as recording rules.
+    let mut rules = String::from("groups:\n  - name: documented-queries\n    rules:\n");
+    for (i, query) in queries.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - record: documented:query{i}\n        expr: {}\n",
+            serde_json::Value::from(query.as_str())
+        ));
+    }
+    let dir = TempDir::new("documented-queries");
+    std::fs::write(dir.0.join("documented.rules.yml"), rules).unwrap();
+    let checked = run(
+        "promtool",
+        &["check", "rules", "documented.rules.yml"],
+        &dir.0,
+    );
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
+        "{checked}"
+    );
+}
