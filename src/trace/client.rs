@@ -144,7 +144,8 @@ impl<T, M> TraceClientLayer<T, M> {
 
     /// Sets the destinations that get the trace context (`traceparent`, `tracestate`) and the
     /// `x-request-id` this layer adds; calls elsewhere still get a CLIENT span, as the root of
-    /// nothing they can see. See [`PropagateTo`].
+    /// nothing they can see. `baggage` is not covered: restrict it with
+    /// [`baggage_to`](Self::baggage_to). See [`PropagateTo`].
     ///
     /// Defaults to [`PropagateTo::all`].
     pub fn propagate_to(self, destinations: PropagateTo) -> Self {
