@@ -129,27 +129,9 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
             .any(|p| p["title"] == "SLO auth-login: error ratio against its alert thresholds")
     );
 
-    // promtool parses every query, wrapped as recording rules.
     let queries = generator.dashboard_queries(slo_rules::DASHBOARD);
     assert!(queries.len() > 20, "{queries:?}");
-    let mut rules = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
-    for (i, query) in queries.iter().enumerate() {
-        rules.push_str(&format!(
-            "      - record: dashboard:query{i}\n        expr: {}\n",
-            serde_json::Value::from(query.as_str())
-        ));
-    }
-    let dir = TempDir::new("slo-dashboard");
-    std::fs::write(dir.0.join("dashboard.rules.yml"), rules).unwrap();
-    let checked = run(
-        "promtool",
-        &["check", "rules", "dashboard.rules.yml"],
-        &dir.0,
-    );
-    assert!(
-        checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
-        "{checked}"
-    );
+    assert_promtool_parses("dashboard", &queries);
 }
 
 /// A file of the deploy/ folder.
@@ -285,21 +267,21 @@ fn every_documented_query_parses() {
         queries.extend(documented_queries(&format!("docs/runbooks/{name}"), false));
     }
     assert!(queries.len() > 60, "{queries:?}");
-    // promtool parses every query, wrapped as recording rules.
-    let mut rules = String::from("groups:\n  - name: documented-queries\n    rules:\n");
+    assert_promtool_parses("documented", &queries);
+}
+
+/// promtool parses every query, each wrapped as a recording rule.
+fn assert_promtool_parses(kind: &str, queries: &[String]) {
+    let mut rules = format!("groups:\n  - name: {kind}-queries\n    rules:\n");
     for (i, query) in queries.iter().enumerate() {
         rules.push_str(&format!(
-            "      - record: documented:query{i}\n        expr: {}\n",
+            "      - record: {kind}:query{i}\n        expr: {}\n",
             serde_json::Value::from(query.as_str())
         ));
     }
-    let dir = TempDir::new("documented-queries");
-    std::fs::write(dir.0.join("documented.rules.yml"), rules).unwrap();
-    let checked = run(
-        "promtool",
-        &["check", "rules", "documented.rules.yml"],
-        &dir.0,
-    );
+    let dir = TempDir::new(&format!("{kind}-queries"));
+    std::fs::write(dir.0.join("queries.rules.yml"), rules).unwrap();
+    let checked = run("promtool", &["check", "rules", "queries.rules.yml"], &dir.0);
     assert!(
         checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
         "{checked}"
