@@ -62,7 +62,7 @@ fn quickstart_rules() -> String {
 fn the_generated_rules_pass_promtool_and_its_unit_tests() {
     let dir = TempDir::new("slo-rules");
     std::fs::write(dir.0.join("quickstart.rules.yml"), quickstart_rules()).unwrap();
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slo/quickstart.test.yml");
+    let tests = in_repo("tests/slo/quickstart.test.yml");
     std::fs::copy(tests, dir.0.join("quickstart.test.yml")).unwrap();
 
     let checked = run(
@@ -134,12 +134,14 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
     assert_promtool_parses("dashboard", &queries);
 }
 
-/// A file of the deploy/ folder.
-fn deployed(path: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("deploy")
-        .join(path);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+/// A path in the repository.
+fn in_repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The text of a file in the repository.
+fn repo_text(path: &str) -> String {
+    std::fs::read_to_string(in_repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[test]
@@ -148,12 +150,12 @@ fn the_deployed_rules_and_dashboard_are_what_the_generator_writes() {
     //   cargo run --example slo_rules > deploy/prometheus/rules/quickstart-slo.rules.yml
     //   cargo run --example slo_rules -- --dashboard > deploy/grafana/quickstart.dashboard.json
     assert!(
-        deployed("prometheus/rules/quickstart-slo.rules.yml") == quickstart_rules(),
+        repo_text("deploy/prometheus/rules/quickstart-slo.rules.yml") == quickstart_rules(),
         "deploy/prometheus/rules/quickstart-slo.rules.yml is stale: regenerate it"
     );
     let generator = slo_rules::quickstart_generator().unwrap();
     assert!(
-        deployed("grafana/quickstart.dashboard.json")
+        repo_text("deploy/grafana/quickstart.dashboard.json")
             == format!("{}\n", generator.grafana_dashboard(slo_rules::DASHBOARD)),
         "deploy/grafana/quickstart.dashboard.json is stale: regenerate it"
     );
@@ -161,7 +163,7 @@ fn the_deployed_rules_and_dashboard_are_what_the_generator_writes() {
 
 #[test]
 fn the_deployed_prometheus_configuration_and_its_rules_are_valid() {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let deploy = in_repo("deploy/prometheus");
     let checked = run("promtool", &["check", "config", "prometheus.yml"], &deploy);
     assert!(checked.contains("SUCCESS: 1 rule files found"), "{checked}");
     assert!(
@@ -179,12 +181,15 @@ fn the_deployed_prometheus_configuration_and_its_rules_are_valid() {
 
 #[test]
 fn the_deployed_alertmanager_routing_is_valid() {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/alertmanager");
+    let deploy = in_repo("deploy/alertmanager");
     let checked = run("amtool", &["check-config", "alertmanager.yml"], &deploy);
     assert!(checked.contains("SUCCESS"), "{checked}");
     // Every alert the generator writes is routed by name.
     assert!(quickstart_rules().contains("alert: SLOErrorBudgetBurn"));
-    assert!(deployed("alertmanager/alertmanager.yml").contains("alertname=\"SLOErrorBudgetBurn\""));
+    assert!(
+        repo_text("deploy/alertmanager/alertmanager.yml")
+            .contains("alertname=\"SLOErrorBudgetBurn\"")
+    );
 }
 
 #[test]
@@ -231,8 +236,7 @@ tests:
 /// block as well. Lines starting with `#` are comments; a line indented deeper than the one
 /// before it continues that query.
 fn documented_queries(doc: &str, text_too: bool) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = repo_text(doc);
     let mut queries: Vec<String> = Vec::new();
     let (mut inside, mut base) = (false, 0);
     for line in text.lines() {
@@ -261,7 +265,7 @@ fn documented_queries(doc: &str, text_too: bool) -> Vec<String> {
 fn every_documented_query_parses() {
     let mut queries = documented_queries("docs/operations/observability.md", true);
     queries.extend(documented_queries("README.md", true));
-    let runbooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks");
+    let runbooks = in_repo("docs/runbooks");
     for entry in std::fs::read_dir(runbooks).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         queries.extend(documented_queries(&format!("docs/runbooks/{name}"), false));
