@@ -47,9 +47,10 @@
 //!   other layers, so they are not in the metrics, spans or access log.
 //!
 //! Stop it with Ctrl-C (or SIGTERM): readiness turns 503 at once, the service keeps serving
-//! for `SHUTDOWN_DRAIN_MS` (default 1000) so load balancers notice, then in-flight requests
-//! finish and it exits.
+//! for `SHUTDOWN_DRAIN_MS` (default 5000; a second Ctrl-C ends the drain) so load balancers
+//! notice, then in-flight requests finish, the queued spans are flushed and it exits with 0.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use std::sync::Arc;
@@ -68,7 +69,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
-use tower_telemetry::health::{Check, Health, HealthLayer};
+use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
 use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
@@ -108,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             async move { ([("content-type", "text/plain; version=0.0.4")], body) }
         }),
     );
-    tokio::spawn(async move { axum::serve(metrics_listener, metrics_app).await });
+    let metrics_server = axum::serve(metrics_listener, metrics_app);
 
     // SIMULATED background job: `billing.sync` every 2 s, about one run in five fails.
     tokio::spawn(billing_sync());
@@ -152,6 +153,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .cache_for(Duration::from_secs(1))
         .build();
+    // SIGTERM or SIGINT: `/readyz` answers 503 at once, the service keeps serving for
+    // SHUTDOWN_DRAIN_MS (default 5 s; a second Ctrl-C skips it), then in-flight requests finish.
+    let shutdown = Shutdown::new(&health);
+    let metrics_server = tokio::spawn(
+        metrics_server
+            .with_graceful_shutdown(shutdown.stopping())
+            .into_future(),
+    );
 
     let app = Router::new()
         .route("/users/{id}", get(get_user))
@@ -174,20 +183,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tracing::info!(%addr, %metrics_addr, "quickstart listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Not ready first, so load balancers stop sending traffic, then drain.
-            health.set_ready(false);
-            let drain = std::env::var("SHUTDOWN_DRAIN_MS")
-                .ok()
-                .and_then(|ms| ms.parse().ok())
-                .unwrap_or(1000);
-            tracing::info!(drain_ms = drain, "not ready; draining before shutdown");
-            tokio::time::sleep(Duration::from_millis(drain)).await;
-        })
+        .with_graceful_shutdown(shutdown.stopping())
         .await?;
+    metrics_server.await??;
     tracing::info!("quickstart stopped");
-    telemetry.shutdown()?;
+    // Flush the spans still queued; a collector that cannot take them is not a reason to fail.
+    if let Err(err) = telemetry.shutdown() {
+        tracing::warn!(error = %err, "flushing telemetry at exit");
+    }
     Ok(())
 }
 
@@ -327,33 +330,4 @@ fn random() -> u64 {
         state.set(x);
         x
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -22,11 +22,19 @@
 //! its `GET` CLIENT span, and `GET /inventory/{order}` (service B, SERVER) under it; in the JSON
 //! logs, the lines of both services with the same `trace_id` and `correlation_id`. Both
 //! services run in this one process to keep the example to one command; they talk over real
-//! HTTP on loopback exactly as two processes would.
+//! HTTP on loopback exactly as two processes would. `?delay_ms=300` makes service B SIMULATE a
+//! slow stock lookup (at most 10 s), to see where the time of a slow trace went.
+//!
+//! Both answer `/livez` and `/readyz`. Stop it with Ctrl-C or SIGTERM: readiness turns 503,
+//! both keep serving for `SHUTDOWN_DRAIN_MS` (default 5000), then in-flight requests finish,
+//! the spans are flushed and it exits with 0.
 
 use std::net::SocketAddr;
 
-use axum::extract::{Path, State};
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -38,6 +46,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer};
+use tower_telemetry::health::{Health, HealthLayer, Shutdown};
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{CorrelationLayer, TraceLayer};
@@ -55,12 +64,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One process, so one `service.name`; in production each service sets its own.
     let telemetry = Telemetry::from_env().service_name("two-services").init()?;
 
+    // One process, so one readiness for both services; SIGTERM or SIGINT starts the shutdown.
+    let health = Health::builder().build();
+    let shutdown = Shutdown::new(&health);
+
     let listener_b = tokio::net::TcpListener::bind(addr("ADDR_B", "127.0.0.1:3002")?).await?;
     let b_addr = listener_b.local_addr()?;
     let service_b = Router::new()
         .route("/inventory/{order}", get(inventory))
         .layer(TraceLayer::new())
-        .layer(CorrelationLayer::new());
+        .layer(CorrelationLayer::new())
+        .layer(HealthLayer::new(health.clone()));
 
     let client: HttpClient = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
@@ -72,26 +86,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/checkout/{order}", get(checkout))
         .with_state((client, format!("http://{b_addr}")))
         .layer(TraceLayer::new())
-        .layer(CorrelationLayer::new());
+        .layer(CorrelationLayer::new())
+        .layer(HealthLayer::new(health));
 
     tracing::info!(a = %a_addr, b = %b_addr, "two services listening");
-    let b = tokio::spawn(async move { axum::serve(listener_b, service_b).await });
-    let a = axum::serve(listener_a, service_a).with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    a.await?;
-    b.abort();
-    telemetry.shutdown()?;
+    let b = tokio::spawn(
+        axum::serve(listener_b, service_b)
+            .with_graceful_shutdown(shutdown.stopping())
+            .into_future(),
+    );
+    axum::serve(listener_a, service_a)
+        .with_graceful_shutdown(shutdown.stopping())
+        .await?;
+    b.await??;
+    tracing::info!("two services stopped");
+    // Flush the spans still queued; a collector that cannot take them is not a reason to fail.
+    if let Err(err) = telemetry.shutdown() {
+        tracing::warn!(error = %err, "flushing telemetry at exit");
+    }
     Ok(())
+}
+
+/// `?delay_ms=`: a SIMULATED slow dependency.
+#[derive(serde::Deserialize)]
+struct Delay {
+    delay_ms: Option<u64>,
 }
 
 /// Service A: `GET /checkout/{order}` asks service B for stock.
 async fn checkout(
     State((client, b)): State<(HttpClient, String)>,
     Path(order): Path<u32>,
+    Query(delay): Query<Delay>,
 ) -> Result<Json<Value>, StatusCode> {
     tracing::info!(order, "checking out");
-    let request = http::Request::get(format!("{b}/inventory/{order}"))
+    let query = delay
+        .delay_ms
+        .map(|ms| format!("?delay_ms={ms}"))
+        .unwrap_or_default();
+    let request = http::Request::get(format!("{b}/inventory/{order}{query}"))
         .body(Empty::new())
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     let response = client.oneshot(request).await.map_err(|err| {
@@ -108,8 +141,11 @@ async fn checkout(
     Ok(Json(json!({ "order": order, "stock": stock })))
 }
 
-/// Service B: `GET /inventory/{order}`.
-async fn inventory(Path(order): Path<u32>) -> Json<Value> {
+/// Service B: `GET /inventory/{order}`, slowed down by `?delay_ms=` (SIMULATED, at most 10 s).
+async fn inventory(Path(order): Path<u32>, Query(delay): Query<Delay>) -> Json<Value> {
     tracing::info!(order, "reading stock");
+    if let Some(ms) = delay.delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
+    }
     Json(json!({ "order": order, "available": order % 7 != 0 }))
 }

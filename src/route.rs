@@ -11,9 +11,17 @@ use std::sync::Arc;
 use http::Extensions;
 
 #[cfg(any(feature = "trace", feature = "metrics"))]
-/// The paths the metrics and trace layers skip by default: probes and the metrics endpoint, so
-/// they do not skew success rates, latency histograms or traces.
-pub(crate) const DEFAULT_EXCLUDED_PATHS: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+/// The paths the metrics and trace layers skip by default: probes, the metrics endpoint and the
+/// two methods of the gRPC health protocol, so that they do not skew success rates, latency
+/// histograms, in-flight gauges (a Watch stream lasts as long as the client watches) or
+/// traces.
+pub(crate) const DEFAULT_EXCLUDED_PATHS: [&str; 5] = [
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+];
 
 /// Request paths a layer leaves alone, matched exactly.
 #[cfg(any(feature = "trace", feature = "metrics"))]

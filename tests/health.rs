@@ -16,11 +16,12 @@ use common::prom::{prometheus, samples};
 use common::*;
 use http::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tower_telemetry::MetricsLayer;
-use tower_telemetry::health::{Check, Health, HealthLayer, HealthService};
+use tower_telemetry::health::{Check, Health, HealthLayer, HealthService, Shutdown};
 
 /// A check that passes or fails as the switch says, counting its runs.
 fn switch(name: &'static str, up: &Arc<AtomicBool>, runs: &Arc<AtomicUsize>) -> Check {
@@ -236,8 +237,67 @@ async fn probes_and_scrapes_stay_out_of_the_metrics() {
     }
 }
 
+/// A tonic server with the gRPC health service of `health`, and a health client on it.
+async fn grpc_health(
+    health: &Health,
+    every: Duration,
+) -> (
+    tower_telemetry::health::GrpcHealthService,
+    HealthClient<tonic::transport::Channel>,
+    Shutdown,
+) {
+    let service = health.grpc_service(["inventory.v1.Inventory"], every).await;
+    let shutdown = Shutdown::builder()
+        .health(health.clone())
+        .signals(false)
+        .drain_from_env(false)
+        .drain(Duration::from_millis(300))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service.clone())
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                shutdown.stopping(),
+            ),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (service, HealthClient::new(channel), shutdown)
+}
+
+fn named(service: &str) -> HealthCheckRequest {
+    HealthCheckRequest {
+        service: service.to_owned(),
+    }
+}
+
+type Watch = tonic::Streaming<tonic_health::pb::HealthCheckResponse>;
+
+/// The next message of a Watch stream, within 10 s.
+async fn next(watch: &mut Watch) -> ServingStatus {
+    tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("a Watch message within 10 s")
+        .unwrap()
+        .expect("the stream is open")
+        .status()
+}
+
+/// Asserts that a Watch stream sends nothing for `period`.
+async fn silent(watch: &mut Watch, period: Duration) {
+    if let Ok(message) = tokio::time::timeout(period, watch.message()).await {
+        panic!("Watch sent {message:?} although the status did not change");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_grpc_health_service_follows_the_same_checks() {
+async fn the_grpc_health_service_follows_the_same_checks_and_watch_sends_changes_only() {
     let (up, runs) = (
         Arc::new(AtomicBool::new(true)),
         Arc::new(AtomicUsize::new(0)),
@@ -246,46 +306,25 @@ async fn the_grpc_health_service_follows_the_same_checks() {
         .check(switch("database", &up, &runs))
         .cache_for(Duration::ZERO)
         .build();
-    let grpc = health
-        .grpc_service(["inventory.v1.Inventory"], Duration::from_millis(50))
-        .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(grpc)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = HealthClient::new(channel);
-    let status = |service: &str| HealthCheckRequest {
-        service: service.to_owned(),
-    };
+    let (_service, mut client, _shutdown) = grpc_health(&health, Duration::from_millis(20)).await;
 
     let mut watch = client
-        .watch(status("inventory.v1.Inventory"))
+        .watch(named("inventory.v1.Inventory"))
         .await
         .unwrap()
         .into_inner();
-    async fn next(
-        watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
-    ) -> ServingStatus {
-        tokio::time::timeout(Duration::from_secs(10), watch.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .status()
-    }
     // Registered from a first report before the service was returned: no UNKNOWN phase.
     assert_eq!(next(&mut watch).await, ServingStatus::Serving);
     assert_eq!(
-        client.check(status("")).await.unwrap().get_ref().status(),
+        client.check(named("")).await.unwrap().get_ref().status(),
         ServingStatus::Serving
+    );
+    // Checks run every 20 ms; the status stays SERVING, so Watch stays silent.
+    let before = runs.load(Ordering::SeqCst);
+    silent(&mut watch, Duration::from_millis(400)).await;
+    assert!(
+        runs.load(Ordering::SeqCst) > before,
+        "the checks ran meanwhile"
     );
 
     up.store(false, Ordering::SeqCst);
@@ -295,15 +334,170 @@ async fn the_grpc_health_service_follows_the_same_checks() {
         "Watch sees the change"
     );
     assert_eq!(
-        client.check(status("")).await.unwrap().get_ref().status(),
+        client.check(named("")).await.unwrap().get_ref().status(),
         ServingStatus::NotServing
     );
+    silent(&mut watch, Duration::from_millis(200)).await;
     up.store(true, Ordering::SeqCst);
     assert_eq!(next(&mut watch).await, ServingStatus::Serving);
+    // The readiness flag reaches watchers without waiting for a tick.
     health.set_ready(false);
+    assert_eq!(next(&mut watch).await, ServingStatus::NotServing);
+    health.set_ready(true);
+    assert_eq!(next(&mut watch).await, ServingStatus::Serving);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_name_is_not_found_for_check_and_service_unknown_for_watch_until_registered() {
+    let health = Health::builder().build();
+    let (service, mut client, _shutdown) = grpc_health(&health, Duration::from_secs(60)).await;
+
+    let status = client.check(named("billing.v1.Billing")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let mut watch = client
+        .watch(named("billing.v1.Billing"))
+        .await
+        .expect("Watch on an unknown name is not refused")
+        .into_inner();
+    assert_eq!(next(&mut watch).await, ServingStatus::ServiceUnknown);
+    silent(&mut watch, Duration::from_millis(200)).await;
+
+    service.register("billing.v1.Billing");
     assert_eq!(
         next(&mut watch).await,
-        ServingStatus::NotServing,
-        "shutdown flips gRPC too"
+        ServingStatus::Serving,
+        "the name appeared"
     );
+    assert_eq!(
+        client
+            .check(named("billing.v1.Billing"))
+            .await
+            .unwrap()
+            .get_ref()
+            .status(),
+        ServingStatus::Serving
+    );
+    service.unregister("billing.v1.Billing");
+    assert_eq!(next(&mut watch).await, ServingStatus::ServiceUnknown);
+    service.unregister("");
+    assert_eq!(
+        client.check(named("")).await.unwrap().get_ref().status(),
+        ServingStatus::Serving,
+        "the overall status stays"
+    );
+    assert!(format!("{service:?}").contains("GrpcHealthService"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_turns_every_name_not_serving_then_ends_the_watch_streams() {
+    let health = Health::builder().build();
+    let (_service, mut client, shutdown) = grpc_health(&health, Duration::from_secs(60)).await;
+    let mut overall = client.watch(named("")).await.unwrap().into_inner();
+    let mut inventory = client
+        .watch(named("inventory.v1.Inventory"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut unknown = client.watch(named("nope")).await.unwrap().into_inner();
+    assert_eq!(next(&mut overall).await, ServingStatus::Serving);
+    assert_eq!(next(&mut inventory).await, ServingStatus::Serving);
+    assert_eq!(next(&mut unknown).await, ServingStatus::ServiceUnknown);
+
+    shutdown.trigger();
+    assert_eq!(next(&mut overall).await, ServingStatus::NotServing);
+    assert_eq!(next(&mut inventory).await, ServingStatus::NotServing);
+    // During the drain the server still answers, NOT_SERVING.
+    assert_eq!(
+        client.check(named("")).await.unwrap().get_ref().status(),
+        ServingStatus::NotServing
+    );
+    health.set_ready(true);
+    silent(&mut overall, Duration::from_millis(100)).await;
+    assert_eq!(
+        client.check(named("")).await.unwrap().get_ref().status(),
+        ServingStatus::NotServing,
+        "shutdown wins over the readiness flag"
+    );
+    // After the drain, each stream ends with status OK, so the server can stop.
+    for watch in [&mut overall, &mut inventory, &mut unknown] {
+        let end = tokio::time::timeout(Duration::from_secs(10), watch.message())
+            .await
+            .expect("the stream ends within 10 s");
+        assert!(matches!(end, Ok(None)), "{end:?}");
+    }
+}
+
+/// The reference client of the protocol, `grpcio-health-checking` (the gRPC project's own
+/// Python package), against our service: Check, Watch on a registered and an unknown name,
+/// and the shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_projects_own_health_client_agrees() {
+    // scripts/test installs the client into this virtualenv and says so in GRPC_HEALTH_PYTHON.
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/grpc-health-venv/bin/python"
+    );
+    let python = std::env::var("GRPC_HEALTH_PYTHON").unwrap_or_else(|_| venv.to_owned());
+    let health = Health::builder().build();
+    let service = health
+        .grpc_service(["inventory.v1.Inventory"], Duration::from_secs(60))
+        .await;
+    let shutdown = Shutdown::builder()
+        .health(health.clone())
+        .signals(false)
+        .drain_from_env(false)
+        .drain(Duration::from_millis(500))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service.clone())
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                shutdown.stopping(),
+            ),
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/grpc_health_client.py");
+    let mut child = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(addr.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{python} runs (scripts/test installs grpcio-health-checking): {e}")
+        });
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut line = async || {
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the client says something within 30 s")
+            .unwrap()
+            .expect("the client is still running")
+    };
+    assert_eq!(line().await, "check '' SERVING");
+    assert_eq!(line().await, "check 'inventory.v1.Inventory' SERVING");
+    assert_eq!(line().await, "check 'nope' NOT_FOUND");
+    assert_eq!(line().await, "watch 'inventory.v1.Inventory' SERVING");
+    assert_eq!(line().await, "watch 'later.v1.Later' SERVICE_UNKNOWN");
+    service.register("later.v1.Later");
+    assert_eq!(line().await, "watch 'later.v1.Later' SERVING");
+    shutdown.trigger();
+    assert_eq!(line().await, "watch 'inventory.v1.Inventory' NOT_SERVING");
+    assert_eq!(line().await, "watch 'later.v1.Later' NOT_SERVING");
+    assert_eq!(line().await, "watch 'inventory.v1.Inventory' ended OK");
+    assert_eq!(line().await, "watch 'later.v1.Later' ended OK");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the client exits 0");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops promptly once the watches ended")
+        .unwrap()
+        .unwrap();
 }

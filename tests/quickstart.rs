@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,35 +20,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn example_binary() -> PathBuf {
-    // `cargo test` builds the examples next to the tests: target/<profile>/examples.
-    let deps = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let binary = deps.parent().unwrap().join("examples").join("quickstart");
-    if binary.exists() {
-        return binary;
-    }
-    // Runs that build only the tests (`cargo test --test quickstart`, coverage tools) build it
-    // here, and cargo says where it put it.
-    let output = Command::new(env!("CARGO"))
-        .args(["build", "--example", "quickstart", "--message-format=json"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "the quickstart example builds");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "quickstart")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
 }
 
 /// `promtool check metrics`, from the Debian package `prometheus` that `scripts/test` installs.
@@ -86,7 +58,7 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
     };
     let addr = format!("127.0.0.1:{}", free_port());
     let metrics_addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(example_binary())
+    let child = Command::new(common::process::example("quickstart"))
         .env("ADDR", &addr)
         .env("METRICS_ADDR", &metrics_addr)
         .env("LOG_FORMAT", "json")

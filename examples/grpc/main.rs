@@ -45,10 +45,13 @@ use axum::routing::get;
 use inventory::inventory_client::InventoryClient;
 use inventory::inventory_server::InventoryServer;
 use inventory::{GetItemRequest, ListItemsRequest};
+use std::future::IntoFuture;
+
+use tonic::server::NamedService;
 use tonic::transport::{Channel, Server};
 use tower::ServiceBuilder;
 use tower_telemetry::correlation::{CorrelationClientLayer, CorrelationId};
-use tower_telemetry::health::{Check, Health};
+use tower_telemetry::health::{Check, Health, Shutdown};
 use tower_telemetry::metrics_layer::MetricsClientLayer;
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::TraceClientLayer;
@@ -76,28 +79,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn server() -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = Telemetry::from_env().service_name("inventory").init()?;
     let addr = env_addr("GRPC_ADDR", "127.0.0.1:50051")?;
-    let metrics_listener =
-        tokio::net::TcpListener::bind(env_addr("METRICS_ADDR", "127.0.0.1:9465")?).await?;
-    let prometheus = telemetry.prometheus().cloned();
-    tokio::spawn(async move {
-        let app = Router::new().route(
-            "/metrics",
-            get(move || {
-                let body = prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
-                async move { body }
-            }),
-        );
-        axum::serve(metrics_listener, app).await
-    });
 
     // The standard gRPC health service, from the same checks as HTTP readiness would use.
     let health = Health::builder()
         .check(Check::new("warehouse", || async { Ok::<_, String>(()) }))
         .build();
+    // SIGTERM or SIGINT: NOT_SERVING at once, serve for SHUTDOWN_DRAIN_MS (default 5 s), then
+    // stop accepting calls and let the calls in flight finish.
+    let shutdown = Shutdown::new(&health);
     let grpc_health = health
-        .grpc_service(["inventory.v1.Inventory"], Duration::from_secs(1))
+        .grpc_service(
+            [InventoryServer::<service::InventoryService>::NAME],
+            Duration::from_secs(1),
+        )
         .await;
 
+    let metrics_listener =
+        tokio::net::TcpListener::bind(env_addr("METRICS_ADDR", "127.0.0.1:9465")?).await?;
+    let prometheus = telemetry.prometheus().cloned();
+    let metrics = tokio::spawn(
+        axum::serve(
+            metrics_listener,
+            Router::new().route(
+                "/metrics",
+                get(move || {
+                    let body = prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
+                    async move { body }
+                }),
+            ),
+        )
+        .with_graceful_shutdown(shutdown.stopping())
+        .into_future(),
+    );
+
+    // Bound before saying so, so that a client started on that line finds it.
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "inventory gRPC server listening");
     Server::builder()
         .layer(
@@ -108,12 +124,17 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
         )
         .add_service(grpc_health)
         .add_service(InventoryServer::new(service::InventoryService::default()))
-        .serve_with_shutdown(addr, async move {
-            let _ = tokio::signal::ctrl_c().await;
-            health.set_ready(false);
-        })
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown.stopping(),
+        )
         .await?;
-    telemetry.shutdown()?;
+    metrics.await??;
+    tracing::info!("inventory gRPC server stopped");
+    // Flush the spans still queued; a collector that cannot take them is not a reason to fail.
+    if let Err(err) = telemetry.shutdown() {
+        tracing::warn!(error = %err, "flushing telemetry at exit");
+    }
     Ok(())
 }
 

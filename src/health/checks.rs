@@ -4,8 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 type CheckFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
@@ -120,7 +121,8 @@ pub struct CheckResult {
 pub struct Report {
     /// Ready: the application says so and every critical check passed.
     pub ready: bool,
-    /// The flag set with [`Health::set_ready`].
+    /// The flag set with [`Health::set_ready`], `false` once a [`Shutdown`](super::Shutdown)
+    /// began, whatever the flag says.
     pub accepting: bool,
     /// The check results, in registration order.
     pub checks: Arc<[CheckResult]>,
@@ -181,8 +183,34 @@ pub struct Health {
 pub(crate) struct Inner {
     checks: Vec<Check>,
     cache_for: Duration,
-    accepting: AtomicBool,
+    /// The readiness flag and the shutdown stage; the gRPC health service watches it.
+    lifecycle: watch::Sender<Lifecycle>,
     latest: tokio::sync::Mutex<Option<(Instant, Arc<[CheckResult]>)>>,
+}
+
+/// What the application said: the readiness flag, and how far shutdown has gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lifecycle {
+    pub(crate) accepting: bool,
+    pub(crate) stage: Stage,
+}
+
+impl Lifecycle {
+    /// Accepting traffic: the flag is up and shutdown has not begun.
+    pub(crate) fn accepts(self) -> bool {
+        self.accepting && self.stage == Stage::Running
+    }
+}
+
+/// The stages of the shutdown sequence, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    /// Serving as usual.
+    Running,
+    /// Shutdown began: not ready, still serving while load balancers notice.
+    Draining,
+    /// The drain is over: servers stop accepting and long-lived health streams end.
+    Stopped,
 }
 
 impl fmt::Debug for Health {
@@ -190,7 +218,7 @@ impl fmt::Debug for Health {
         f.debug_struct("Health")
             .field("checks", &self.inner.checks)
             .field("cache_for", &self.inner.cache_for)
-            .field("accepting", &self.inner.accepting.load(Ordering::Relaxed))
+            .field("lifecycle", &*self.inner.lifecycle.borrow())
             .finish_non_exhaustive()
     }
 }
@@ -234,7 +262,10 @@ impl HealthBuilder {
             inner: Arc::new(Inner {
                 checks: self.checks,
                 cache_for: self.cache_for.unwrap_or(Duration::from_secs(1)),
-                accepting: AtomicBool::new(!self.starting),
+                lifecycle: watch::Sender::new(Lifecycle {
+                    accepting: !self.starting,
+                    stage: Stage::Running,
+                }),
                 latest: tokio::sync::Mutex::new(None),
             }),
         }
@@ -247,17 +278,40 @@ impl Health {
         HealthBuilder::default()
     }
 
-    /// Says whether the application accepts traffic: `false` while starting or once shutdown
-    /// began. Takes effect at once, whatever the cache.
+    /// Says whether the application accepts traffic: `false` while starting or under
+    /// maintenance. Takes effect at once, whatever the cache, and gRPC watchers hear of it at
+    /// once. Once a [`Shutdown`](super::Shutdown) began, the service stays not ready whatever
+    /// this flag says.
     pub fn set_ready(&self, ready: bool) {
-        self.inner.accepting.store(ready, Ordering::Relaxed);
+        self.inner.lifecycle.send_if_modified(|lifecycle| {
+            let changed = lifecycle.accepting != ready;
+            lifecycle.accepting = ready;
+            changed
+        });
+    }
+
+    /// Moves the shutdown sequence to `stage` (never back).
+    pub(crate) fn advance(&self, stage: Stage) {
+        self.inner.lifecycle.send_if_modified(|lifecycle| {
+            let later = stage > lifecycle.stage;
+            if later {
+                lifecycle.stage = stage;
+            }
+            later
+        });
+    }
+
+    /// The readiness flag and shutdown stage, with their changes.
+    #[cfg(feature = "health-grpc")]
+    pub(crate) fn lifecycle(&self) -> watch::Receiver<Lifecycle> {
+        self.inner.lifecycle.subscribe()
     }
 
     /// The readiness report: cached check results if fresh enough, else a new run of all
     /// checks (concurrently, each within its timeout; a panic counts as a failure).
     pub async fn report(&self) -> Report {
         let checks = self.checks().await;
-        let accepting = self.inner.accepting.load(Ordering::Relaxed);
+        let accepting = self.inner.lifecycle.borrow().accepts();
         let passed = checks
             .iter()
             .all(|check| !check.critical || check.status == CheckStatus::Pass);
@@ -309,15 +363,5 @@ impl Health {
         let results: Arc<[CheckResult]> = results.into();
         *latest = Some((Instant::now(), Arc::clone(&results)));
         results
-    }
-
-    #[cfg(feature = "health-grpc")]
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
-        Arc::downgrade(&self.inner)
-    }
-
-    #[cfg(feature = "health-grpc")]
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
-        Self { inner }
     }
 }

@@ -14,9 +14,14 @@ use crate::classify::{
 use crate::route::ExcludedPaths;
 pub(crate) use crate::semconv::Protocol;
 
-/// The paths the metrics and trace layers skip by default: probes and the metrics endpoint, so
-/// they do not skew success rates and latency histograms.
-pub const DEFAULT_EXCLUDED_PATHS: [&str; 3] = crate::route::DEFAULT_EXCLUDED_PATHS;
+/// The paths the metrics and trace layers skip by default: `/livez`, `/readyz`, `/metrics`,
+/// and the gRPC health protocol's `/grpc.health.v1.Health/Check` and
+/// `/grpc.health.v1.Health/Watch`, so that probes and scrapes do not skew success rates,
+/// latency histograms or in-flight gauges (a Watch stream lasts as long as its client
+/// watches). To measure health checks too, set the list without them with
+/// [`MetricsLayer::exclude_paths`] (and [`TraceLayer::exclude_paths`](crate::TraceLayer::exclude_paths)
+/// for spans), for example `exclude_paths(["/metrics"])`.
+pub const DEFAULT_EXCLUDED_PATHS: [&str; 5] = crate::route::DEFAULT_EXCLUDED_PATHS;
 
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
@@ -272,7 +277,8 @@ macro_rules! metrics_layer {
 
             /// Sets the request paths this layer does not record (exact matches).
             ///
-            /// Defaults to [`DEFAULT_EXCLUDED_PATHS`]: `/livez`, `/readyz`, `/metrics`.
+            /// Defaults to [`DEFAULT_EXCLUDED_PATHS`]: `/livez`, `/readyz`, `/metrics` and the
+            /// gRPC health protocol's Check and Watch.
             pub fn exclude_paths<I, P>(self, paths: I) -> Self
             where
                 I: IntoIterator<Item = P>,

@@ -171,7 +171,9 @@ impl<T, M> TraceLayer<T, M> {
 
     /// Sets the request paths that get no span (exact matches).
     ///
-    /// Defaults to `/livez`, `/readyz` and `/metrics`: probes and scrapes.
+    /// Defaults to `metrics_layer::DEFAULT_EXCLUDED_PATHS`: `/livez`, `/readyz`, `/metrics`, and the gRPC health protocol's
+    /// `/grpc.health.v1.Health/Check` and `/grpc.health.v1.Health/Watch`: probes and scrapes.
+    /// Pass the list without the health methods to trace health checks too.
     pub fn exclude_paths<I, P>(self, paths: I) -> Self
     where
         I: IntoIterator<Item = P>,

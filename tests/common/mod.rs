@@ -207,4 +207,5 @@ impl Body for SlowBody {
 use std::future::Future as _;
 
 pub mod otlp;
+pub mod process;
 pub mod prom;
