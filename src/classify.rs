@@ -10,6 +10,8 @@
 //! | [`ServerErrorsAsFailures`] | 5xx | servers (the default) |
 //! | [`StatusInRangeAsFailures`] | a status range, e.g. 400–599 | clients (the default), or servers that count 4xx |
 //! | [`StatusClassifier`] | whatever the closure says | anything else |
+//! | [`GrpcStatusClassifier::for_server`] | the gRPC codes the RPC conventions call server errors | gRPC servers |
+//! | [`GrpcStatusClassifier::for_client`] | every gRPC code but OK | gRPC clients |
 //!
 //! The same policy decides metric outcomes (`MetricsLayer`) and span status (`TraceLayer`). A
 //! service error (the inner service returned `Err`) is always a failure, with the error's type
@@ -60,7 +62,7 @@ impl ErrorType for StatusInRangeFailureClass {
 impl ErrorType for GrpcFailureClass {
     fn error_type(&self) -> &str {
         match self {
-            Self::Status(status) => grpc_code(status.code_raw()),
+            Self::Status(status) => crate::rpc::status_name(status.code_raw()),
             // `Error(message)`, and any class a later tower-http adds.
             _ => OTHER,
         }
@@ -110,43 +112,182 @@ impl<E: ClassifyEos> Verdict<E> {
     }
 }
 
-/// The policy of gRPC servers per the OpenTelemetry RPC conventions: failures are the codes
-/// that mean the server failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
-/// UNAVAILABLE, DATA_LOSS); OK and the caller-caused codes (CANCELLED, INVALID_ARGUMENT,
-/// NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION,
-/// ABORTED, OUT_OF_RANGE, UNAUTHENTICATED) are successes. Status in headers or trailers.
-///
-/// Clients use `GrpcErrorsAsFailures::make_classifier()`: any code but OK fails the call.
-pub fn grpc_server_errors() -> SharedClassifier<GrpcErrorsAsFailures> {
-    use tower_http::classify::GrpcCode;
-    let caller_caused = [
-        GrpcCode::Cancelled,
-        GrpcCode::InvalidArgument,
-        GrpcCode::NotFound,
-        GrpcCode::AlreadyExists,
-        GrpcCode::PermissionDenied,
-        GrpcCode::ResourceExhausted,
-        GrpcCode::FailedPrecondition,
-        GrpcCode::Aborted,
-        GrpcCode::OutOfRange,
-        GrpcCode::Unauthenticated,
-    ];
-    SharedClassifier::new(caller_caused.into_iter().fold(
-        GrpcErrorsAsFailures::new(),
-        GrpcErrorsAsFailures::with_success,
-    ))
+/// The policy of gRPC servers per the OpenTelemetry RPC conventions:
+/// [`GrpcStatusClassifier::for_server`], shared.
+pub fn grpc_server_errors() -> SharedClassifier<GrpcStatusClassifier> {
+    SharedClassifier::new(GrpcStatusClassifier::for_server())
 }
 
-/// gRPC status codes as text, without allocating.
-pub(crate) fn grpc_code(code: i32) -> &'static str {
-    const CODES: [&str; 17] = [
-        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
-    ];
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| CODES.get(i))
-        .copied()
-        .unwrap_or(OTHER)
+/// The policy of gRPC clients per the OpenTelemetry RPC conventions:
+/// [`GrpcStatusClassifier::for_client`], shared.
+pub fn grpc_client_errors() -> SharedClassifier<GrpcStatusClassifier> {
+    SharedClassifier::new(GrpcStatusClassifier::for_client())
+}
+
+pub use tower_http::classify::GrpcCode;
+
+/// Which gRPC status codes fail a call, read from the response head (trailers-only
+/// responses) or the trailers, with `error.type` the status name (`UNAVAILABLE`).
+///
+/// Unlike `tower_http`'s `GrpcErrorsAsFailures`, a response that is not a gRPC answer is not a
+/// success: a head without `grpc-status` and with an HTTP status other than 200 (a proxy's
+/// 503) has the code of gRPC's HTTP-to-gRPC mapping (UNAVAILABLE for 429, 502, 503, 504;
+/// UNIMPLEMENTED for 404; ...), and a stream that ends without a `grpc-status` is UNKNOWN, as
+/// gRPC clients report them.
+///
+/// ```
+/// use tower_telemetry::classify::{GrpcCode, GrpcStatusClassifier};
+///
+/// // A server that also counts RESOURCE_EXHAUSTED (it sheds load) against its availability.
+/// let policy = GrpcStatusClassifier::for_server().with_failure(GrpcCode::ResourceExhausted);
+/// # let _ = policy;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcStatusClassifier {
+    /// Bit `n` set: code `n` is a failure.
+    failures: u32,
+}
+
+impl GrpcStatusClassifier {
+    /// The codes the conventions call server errors fail a call: UNKNOWN, DEADLINE_EXCEEDED,
+    /// UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS. OK and the caller-caused codes
+    /// (CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED,
+    /// RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNAUTHENTICATED) are
+    /// successes.
+    pub fn for_server() -> Self {
+        Self {
+            failures: [2, 4, 12, 13, 14, 15]
+                .iter()
+                .fold(0, |bits, code| bits | 1 << code),
+        }
+    }
+
+    /// Every code but OK fails a call, as the conventions have it for clients.
+    pub fn for_client() -> Self {
+        Self {
+            failures: ((1 << 17) - 1) & !1,
+        }
+    }
+
+    /// Makes `code` a failure.
+    pub fn with_failure(mut self, code: GrpcCode) -> Self {
+        self.failures |= 1 << code_number(code);
+        self
+    }
+
+    /// Makes `code` a success.
+    pub fn with_success(mut self, code: GrpcCode) -> Self {
+        self.failures &= !(1 << code_number(code));
+        self
+    }
+
+    fn decide(self, code: i32) -> Result<(), GrpcFailure> {
+        let failed = u32::try_from(code)
+            .ok()
+            .and_then(|bit| 1_u32.checked_shl(bit))
+            .is_some_and(|bit| self.failures & bit != 0);
+        if failed {
+            Err(GrpcFailure::Status(code))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn code_number(code: GrpcCode) -> i32 {
+    match code {
+        GrpcCode::Ok => 0,
+        GrpcCode::Cancelled => 1,
+        GrpcCode::InvalidArgument => 3,
+        GrpcCode::DeadlineExceeded => 4,
+        GrpcCode::NotFound => 5,
+        GrpcCode::AlreadyExists => 6,
+        GrpcCode::PermissionDenied => 7,
+        GrpcCode::ResourceExhausted => 8,
+        GrpcCode::FailedPrecondition => 9,
+        GrpcCode::Aborted => 10,
+        GrpcCode::OutOfRange => 11,
+        GrpcCode::Unimplemented => 12,
+        GrpcCode::Internal => 13,
+        GrpcCode::Unavailable => 14,
+        GrpcCode::DataLoss => 15,
+        GrpcCode::Unauthenticated => 16,
+        // UNKNOWN, and any code a later tower-http names.
+        _ => 2,
+    }
+}
+
+/// The failure class of [`GrpcStatusClassifier`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrpcFailure {
+    /// The call ended with this status code (a number of the gRPC protocol).
+    Status(i32),
+    /// The service failed with an error (its message).
+    Error(String),
+}
+
+impl fmt::Display for GrpcFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Status(code) => write!(f, "gRPC status {}", crate::rpc::status_name(*code)),
+            Self::Error(message) => write!(f, "error: {message}"),
+        }
+    }
+}
+
+impl ErrorType for GrpcFailure {
+    fn error_type(&self) -> &str {
+        match self {
+            Self::Status(code) => crate::rpc::status_name(*code),
+            Self::Error(_) => OTHER,
+        }
+    }
+}
+
+impl ClassifyResponse for GrpcStatusClassifier {
+    type FailureClass = GrpcFailure;
+    type ClassifyEos = GrpcStatusEos;
+
+    fn classify_response<B>(
+        self,
+        response: &Response<B>,
+    ) -> ClassifiedResponse<Self::FailureClass, Self::ClassifyEos> {
+        match crate::rpc::head_status(response.status(), response.headers()) {
+            Some(code) => ClassifiedResponse::Ready(self.decide(code)),
+            None => ClassifiedResponse::RequiresEos(GrpcStatusEos(self)),
+        }
+    }
+
+    fn classify_error<E>(self, error: &E) -> Self::FailureClass
+    where
+        E: fmt::Display + 'static,
+    {
+        GrpcFailure::Error(error.to_string())
+    }
+}
+
+/// The end-of-stream half of [`GrpcStatusClassifier`]: the status in the trailers, UNKNOWN
+/// when there is none.
+#[derive(Clone, Copy, Debug)]
+pub struct GrpcStatusEos(GrpcStatusClassifier);
+
+impl ClassifyEos for GrpcStatusEos {
+    type FailureClass = GrpcFailure;
+
+    fn classify_eos(self, trailers: Option<&http::HeaderMap>) -> Result<(), Self::FailureClass> {
+        let code = trailers
+            .and_then(crate::rpc::parse_status)
+            .unwrap_or(crate::rpc::UNKNOWN);
+        self.0.decide(code)
+    }
+
+    fn classify_error<E>(self, error: &E) -> Self::FailureClass
+    where
+        E: fmt::Display + 'static,
+    {
+        GrpcFailure::Error(error.to_string())
+    }
 }
 
 /// A classifier from a closure that says which status codes are failures.
@@ -262,8 +403,64 @@ mod tests {
         let mut trailers = http::HeaderMap::new();
         trailers.insert("grpc-status", "14".parse().unwrap());
         let failure = verdict.at_end(Some(&trailers)).unwrap();
-        assert_eq!(failure.error_type(), "14");
+        assert_eq!(failure.error_type(), "UNAVAILABLE");
         assert!(verdict.at_end(Some(&trailers)).is_none(), "decided once");
+
+        // Ours: the same, and a stream that ends without a status is UNKNOWN, a failure.
+        let ours = GrpcStatusClassifier::for_client();
+        assert_eq!(classify(ours, 200), Some("eos".to_owned()));
+        let mut verdict = Verdict::of_head(ours, &response);
+        assert_eq!(
+            verdict.at_end(None).unwrap().to_string(),
+            "gRPC status UNKNOWN"
+        );
+        let mut verdict = Verdict::of_head(GrpcStatusClassifier::for_server(), &response);
+        assert_eq!(
+            verdict.at_end(Some(&trailers)).unwrap().error_type(),
+            "UNAVAILABLE"
+        );
+    }
+
+    #[test]
+    fn a_head_that_is_not_a_grpc_answer_has_the_mapped_code() {
+        let client = GrpcStatusClassifier::for_client();
+        assert_eq!(classify(client, 503).as_deref(), Some("UNAVAILABLE"));
+        assert_eq!(classify(client, 404).as_deref(), Some("UNIMPLEMENTED"));
+        assert_eq!(classify(client, 401).as_deref(), Some("UNAUTHENTICATED"));
+        let server = GrpcStatusClassifier::for_server();
+        assert_eq!(classify(server, 401), None, "the caller's doing");
+        let shedding = server.with_failure(GrpcCode::Unauthenticated);
+        assert_eq!(classify(shedding, 401).as_deref(), Some("UNAUTHENTICATED"));
+        let lenient = client.with_success(GrpcCode::Unavailable);
+        assert_eq!(classify(lenient, 503), None);
+        let error = client.classify_error(&"boom");
+        assert_eq!(
+            (error.error_type(), error.to_string()),
+            (OTHER, "error: boom".to_owned())
+        );
+        let eos = GrpcStatusEos(client).classify_error(&"boom");
+        assert_eq!(eos, GrpcFailure::Error("boom".into()));
+        assert_eq!(code_number(GrpcCode::Unknown), 2);
+        for (code, number) in [
+            (GrpcCode::Ok, 0),
+            (GrpcCode::Cancelled, 1),
+            (GrpcCode::InvalidArgument, 3),
+            (GrpcCode::DeadlineExceeded, 4),
+            (GrpcCode::NotFound, 5),
+            (GrpcCode::AlreadyExists, 6),
+            (GrpcCode::PermissionDenied, 7),
+            (GrpcCode::ResourceExhausted, 8),
+            (GrpcCode::FailedPrecondition, 9),
+            (GrpcCode::Aborted, 10),
+            (GrpcCode::OutOfRange, 11),
+            (GrpcCode::Unimplemented, 12),
+            (GrpcCode::Internal, 13),
+            (GrpcCode::Unavailable, 14),
+            (GrpcCode::DataLoss, 15),
+            (GrpcCode::Unauthenticated, 16),
+        ] {
+            assert_eq!(code_number(code), number, "{code:?}");
+        }
     }
 
     fn classify<C: ClassifyResponse>(classifier: C, status: u16) -> Option<String>
@@ -298,21 +495,29 @@ mod tests {
     }
 
     #[test]
-    fn grpc_server_policy_fails_only_server_codes() {
-        for code in 0..=16 {
+    fn grpc_server_policy_fails_only_server_codes_and_the_client_policy_all_but_ok() {
+        for code in 0..=17 {
             let response = Response::builder()
                 .header("grpc-status", code.to_string())
                 .body(())
                 .unwrap();
-            let failed = matches!(
-                grpc_server_errors()
-                    .make_classifier(&http::Request::new(()))
-                    .classify_response(&response),
-                ClassifiedResponse::Ready(Err(_))
+            let failed = |policy: SharedClassifier<GrpcStatusClassifier>| {
+                matches!(
+                    policy
+                        .make_classifier(&http::Request::new(()))
+                        .classify_response(&response),
+                    ClassifiedResponse::Ready(Err(_))
+                )
+            };
+            assert_eq!(
+                failed(grpc_server_errors()),
+                // 17 is no code of the protocol: UNKNOWN.
+                [2, 4, 12, 13, 14, 15, 17].contains(&code),
+                "grpc-status {code}"
             );
             assert_eq!(
-                failed,
-                [2, 4, 12, 13, 14, 15].contains(&code),
+                failed(grpc_client_errors()),
+                code != 0,
                 "grpc-status {code}"
             );
         }
@@ -332,7 +537,12 @@ mod tests {
             StatusInRangeFailureClass::StatusCode(StatusCode::CONFLICT).error_type(),
             "409"
         );
-        for (code, expected) in [("5", "5"), ("16", "16"), ("99", OTHER), ("-1", OTHER)] {
+        for (code, expected) in [
+            ("5", "NOT_FOUND"),
+            ("16", "UNAUTHENTICATED"),
+            ("99", "UNKNOWN"),
+            ("-1", "UNKNOWN"),
+        ] {
             let response = Response::builder()
                 .header("grpc-status", code)
                 .body(())

@@ -56,6 +56,8 @@ mod request_span;
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
 mod route;
 #[cfg(any(feature = "trace", feature = "metrics"))]
+mod rpc;
+#[cfg(any(feature = "trace", feature = "metrics"))]
 mod semconv;
 
 #[cfg(feature = "correlation")]

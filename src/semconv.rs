@@ -8,15 +8,63 @@ use http::{HeaderMap, Uri, Version};
 /// The header (or trailer) carrying a gRPC status, parsed once.
 pub(crate) const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
-/// RPC attribute names. The RPC conventions are still "development" in
-/// `opentelemetry-semantic-conventions` (behind its experimental feature), so the names are
-/// written here, exactly as the conventions spell them.
-#[cfg(feature = "trace")]
+/// RPC attribute names, as the current registry spells them (semantic-conventions v1.44.0,
+/// `model/rpc/registry.yaml`). The `opentelemetry-semantic-conventions` 0.33 crate still
+/// carries older names (`rpc.system`, `rpc.grpc.status_code`), so the names are written here.
 pub(crate) mod rpc {
-    pub(crate) const SYSTEM: &str = "rpc.system";
-    pub(crate) const SERVICE: &str = "rpc.service";
+    pub(crate) const SYSTEM_NAME: &str = "rpc.system.name";
     pub(crate) const METHOD: &str = "rpc.method";
-    pub(crate) const GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+    #[cfg(feature = "trace")]
+    pub(crate) const METHOD_ORIGINAL: &str = "rpc.method_original";
+    pub(crate) const STATUS_CODE: &str = "rpc.status_code";
+    /// The value of `rpc.system.name` for gRPC.
+    pub(crate) const GRPC: &str = "grpc";
+}
+
+/// `server.address` and `server.port` of a gRPC target string, per the conventions' reading of
+/// gRPC's name-resolution syntax: `host:port`, `dns:[//authority/]host[:port]` and
+/// `http(s)://host[:port]` give the host and the port (443 for `https`, 80 for `http` when
+/// none is written); `unix:path` and `unix://path` give the path and no port; anything else
+/// (`zk://...`, several `ipv4:` addresses) is the whole target, with no port.
+pub(crate) fn grpc_target(target: &str) -> (String, Option<u16>) {
+    let whole = || (target.to_owned(), None);
+    if let Some(path) = target
+        .strip_prefix("unix://")
+        .or_else(|| target.strip_prefix("unix:"))
+    {
+        return (path.to_owned(), None);
+    }
+    let (rest, default_port) = if let Some(rest) = target.strip_prefix("dns:") {
+        // `dns://authority/host:port`: the authority is the DNS server, not the target.
+        let rest = match rest.strip_prefix("//") {
+            Some(with_authority) => match with_authority.split_once('/') {
+                Some((_, host)) => host,
+                None => return whole(),
+            },
+            None => rest,
+        };
+        (rest, None)
+    } else if let Some(rest) = target.strip_prefix("https://") {
+        (rest, Some(443))
+    } else if let Some(rest) = target.strip_prefix("http://") {
+        (rest, Some(80))
+    } else if target.contains("://") || target.contains(',') || target.starts_with("ipv") {
+        return whole();
+    } else {
+        (target, None)
+    };
+    let rest = rest.split('/').next().unwrap_or(rest);
+    match rest.parse::<http::uri::Authority>() {
+        Ok(authority) if !authority.host().is_empty() => (
+            authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            authority.port_u16().or(default_port),
+        ),
+        _ => whole(),
+    }
 }
 
 /// What a layer measures: HTTP requests, or gRPC calls (per the RPC conventions).
@@ -41,19 +89,6 @@ pub(crate) fn known_method(method: &Method) -> Option<&'static str> {
         Method::PATCH => "PATCH",
         _ => return None,
     })
-}
-
-/// `rpc.service` and `rpc.method` of a gRPC request path (`/package.Service/Method`), when it
-/// has that shape: two non-empty segments of `A-Z a-z 0-9 _ .`, at most 256 bytes in all.
-/// Anything else is not a gRPC method name and must not become a label.
-pub(crate) fn rpc_service_method(path: &str) -> Option<(&str, &str)> {
-    let name = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    };
-    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-    (path.len() <= 256 && name(service) && name(method)).then_some((service, method))
 }
 
 /// `network.protocol.version`.
@@ -119,25 +154,45 @@ mod tests {
     }
 
     #[test]
-    fn rpc_paths_become_service_and_method_only_when_well_formed() {
-        assert_eq!(
-            rpc_service_method("/inventory.v1.Inventory/GetItem"),
-            Some(("inventory.v1.Inventory", "GetItem"))
-        );
-        for bad in [
-            "",
-            "/",
-            "/only",
-            "//Method",
-            "/Service/",
-            "/a/b/c",
-            "/svc/meth od",
-            "no-slash/x",
+    fn grpc_targets_per_the_conventions_examples() {
+        for (target, address, port) in [
+            ("grpc.io:50051", "grpc.io", Some(50051)),
+            ("dns://1.2.3.4/grpc.io:50051", "grpc.io", Some(50051)),
+            ("dns:///grpc.io:50051", "grpc.io", Some(50051)),
+            ("dns:grpc.io:50051", "grpc.io", Some(50051)),
+            (
+                "unix:///run/containerd/containerd.sock",
+                "/run/containerd/containerd.sock",
+                None,
+            ),
+            ("unix:relative.sock", "relative.sock", None),
+            (
+                "zk://zookeeper:2181/my-server",
+                "zk://zookeeper:2181/my-server",
+                None,
+            ),
+            (
+                "ipv4:198.51.100.123:50051,198.51.100.124:50051",
+                "ipv4:198.51.100.123:50051,198.51.100.124:50051",
+                None,
+            ),
+            (
+                "http://inventory.internal:50051",
+                "inventory.internal",
+                Some(50051),
+            ),
+            (
+                "https://inventory.example.com",
+                "inventory.example.com",
+                Some(443),
+            ),
+            ("http://[::1]:50051/", "::1", Some(50051)),
+            ("inventory", "inventory", None),
+            ("dns://only-authority", "dns://only-authority", None),
+            ("bad host:1", "bad host:1", None),
         ] {
-            assert_eq!(rpc_service_method(bad), None, "{bad:?}");
+            assert_eq!(grpc_target(target), (address.to_owned(), port), "{target}");
         }
-        let long = format!("/{}/M", "s".repeat(300));
-        assert_eq!(rpc_service_method(&long), None);
     }
 
     #[cfg(feature = "trace")]

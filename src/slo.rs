@@ -16,13 +16,10 @@ pub const DEFAULT_BUCKETS: [f64; 14] = [
 pub enum Target {
     /// An HTTP route template of `MetricsLayer` (`http.route`).
     Route(String),
-    /// A gRPC method of `MetricsLayer::new_for_grpc` (`rpc.service`, `rpc.method`).
-    Rpc {
-        /// `package.Service`.
-        service: String,
-        /// `Method`.
-        method: String,
-    },
+    /// A gRPC method of `MetricsLayer::new_for_grpc` (`rpc.method`, `package.Service/Method`).
+    /// Calls their client cancelled (`rpc.status_code="CANCELLED"`) are neither good nor bad
+    /// events: they are left out of both sides of the ratio.
+    Rpc(String),
     /// A named operation of `OperationLayer` (`operation`).
     Operation(String),
 }
@@ -33,12 +30,9 @@ impl Target {
         Self::Route(route.into())
     }
 
-    /// A gRPC method.
-    pub fn rpc(service: impl Into<String>, method: impl Into<String>) -> Self {
-        Self::Rpc {
-            service: service.into(),
-            method: method.into(),
-        }
+    /// A gRPC method, by its full name: `inventory.v1.Inventory/GetItem`.
+    pub fn rpc(method: impl Into<String>) -> Self {
+        Self::Rpc(method.into())
     }
 
     /// A named operation, e.g. `auth.login`.
@@ -53,11 +47,10 @@ impl Target {
                 "http_server_request_duration_seconds",
                 format!("http_route={}", quote(route)),
             ),
-            Self::Rpc { service, method } => (
+            Self::Rpc(method) => (
                 "rpc_server_call_duration_seconds",
                 format!(
-                    "rpc_service={},rpc_method={}",
-                    quote(service),
+                    "rpc_method={},rpc_status_code!=\"CANCELLED\"",
                     quote(method)
                 ),
             ),
@@ -699,16 +692,11 @@ mod tests {
             availability.error_ratio("5m"),
             r#"(sum(rate(http_server_request_duration_seconds_count{http_route="/login",error_type!=""}[5m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{http_route="/login"}[5m]))"#
         );
-        let latency = Slo::latency(
-            "rpc",
-            Target::rpc("inv.v1.Inventory", "GetItem"),
-            0.25,
-            0.99,
-        )
-        .unwrap();
+        let latency =
+            Slo::latency("rpc", Target::rpc("inv.v1.Inventory/GetItem"), 0.25, 0.99).unwrap();
         assert_eq!(
             latency.error_ratio("1h"),
-            r#"(sum(rate(rpc_server_call_duration_seconds_count{rpc_service="inv.v1.Inventory",rpc_method="GetItem"}[1h])) - sum(rate(rpc_server_call_duration_seconds_bucket{rpc_service="inv.v1.Inventory",rpc_method="GetItem",le="0.25"}[1h]))) / sum(rate(rpc_server_call_duration_seconds_count{rpc_service="inv.v1.Inventory",rpc_method="GetItem"}[1h]))"#
+            r#"(sum(rate(rpc_server_call_duration_seconds_count{rpc_method="inv.v1.Inventory/GetItem",rpc_status_code!="CANCELLED"}[1h])) - sum(rate(rpc_server_call_duration_seconds_bucket{rpc_method="inv.v1.Inventory/GetItem",rpc_status_code!="CANCELLED",le="0.25"}[1h]))) / sum(rate(rpc_server_call_duration_seconds_count{rpc_method="inv.v1.Inventory/GetItem",rpc_status_code!="CANCELLED"}[1h]))"#
         );
         assert!((availability.error_budget() - 0.001).abs() < 1e-12);
         assert_eq!(availability.name(), "login");

@@ -292,7 +292,7 @@ async fn grpc_status_in_trailers_decides_the_outcome() {
         "grpc-status 0 is a success: {outcomes:?}"
     );
     assert!(
-        outcomes.contains(&(Some("5".to_owned()), 1.0)),
+        outcomes.contains(&(Some("NOT_FOUND".to_owned()), 1.0)),
         "grpc-status 5 in trailers fails: {outcomes:?}"
     );
 }

@@ -232,6 +232,50 @@ tests:
     run("promtool", &["test", "rules", "le.test.yml"], &dir.0);
 }
 
+#[test]
+fn cancelled_grpc_calls_count_neither_for_nor_against_availability() {
+    use tower_telemetry::slo::{Slo, Target};
+    // 60 calls a minute: 40 OK, 10 NOT_FOUND (the caller's doing, a success), 5 UNAVAILABLE
+    // (failures) and 5 that their clients cancelled. Availability error ratio: 5 / 55, not
+    // 5 / 60 or 10 / 60.
+    let dir = TempDir::new("slo-grpc");
+    let slo = Slo::availability(
+        "get-item",
+        Target::rpc("inventory.v1.Inventory/GetItem"),
+        0.99,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("grpc.rules.yml"),
+        RuleGenerator::new([slo]).to_yaml().unwrap(),
+    )
+    .unwrap();
+    let test = r#"rule_files:
+  - grpc.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'rpc_server_call_duration_seconds_count{rpc_system_name="grpc",rpc_method="inventory.v1.Inventory/GetItem",rpc_status_code="OK"}'
+        values: '0+40x20'
+      - series: 'rpc_server_call_duration_seconds_count{rpc_system_name="grpc",rpc_method="inventory.v1.Inventory/GetItem",rpc_status_code="NOT_FOUND"}'
+        values: '0+10x20'
+      - series: 'rpc_server_call_duration_seconds_count{rpc_system_name="grpc",rpc_method="inventory.v1.Inventory/GetItem",rpc_status_code="UNAVAILABLE",error_type="UNAVAILABLE"}'
+        values: '0+5x20'
+      - series: 'rpc_server_call_duration_seconds_count{rpc_system_name="grpc",rpc_method="inventory.v1.Inventory/GetItem",rpc_status_code="CANCELLED"}'
+        values: '0+5x20'
+    promql_expr_test:
+      - expr: 'round(slo:error_ratio:rate5m * 1000000)'
+        eval_time: 15m
+        exp_samples:
+          - labels: '{slo="get-item"}'
+            value: 90909
+"#;
+    std::fs::write(dir.0.join("grpc.test.yml"), test).unwrap();
+    run("promtool", &["check", "rules", "grpc.rules.yml"], &dir.0);
+    run("promtool", &["test", "rules", "grpc.test.yml"], &dir.0);
+}
+
 /// The PromQL of a markdown document: every ```promql block, and with `text_too` every ```text
 /// block as well. Lines starting with `#` are comments; a line indented deeper than the one
 /// before it continues that query.

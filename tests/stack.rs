@@ -463,8 +463,8 @@ async fn grpc_calls_look_the_same_stacked_and_fused() {
         stacked
             .metrics
             .iter()
-            .any(|line| line.contains("rpc_grpc_status_code=\"13\"")
-                && line.contains("error_type=\"13\"")),
+            .any(|line| line.contains("rpc_status_code=\"INTERNAL\"")
+                && line.contains("error_type=\"INTERNAL\"")),
         "INTERNAL in the trailers is a failure: {:#?}",
         stacked.metrics
     );
@@ -472,7 +472,8 @@ async fn grpc_calls_look_the_same_stacked_and_fused() {
         stacked
             .metrics
             .iter()
-            .any(|line| line.contains("rpc_grpc_status_code=\"5\"") && !line.contains("error_type")),
+            .any(|line| line.contains("rpc_status_code=\"NOT_FOUND\"")
+                && !line.contains("error_type")),
         "NOT_FOUND is the caller's failure, not the server's: {:#?}",
         stacked.metrics
     );

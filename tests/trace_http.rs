@@ -719,6 +719,10 @@ async fn spans_follow_the_same_classifier_as_the_metrics() {
     assert_eq!(not_found.status, Status::error(""));
     let grpc = spans.iter().find(|s| s.name == "POST").unwrap();
     assert_eq!(attr(grpc, "http.response.status_code"), i(200));
-    assert_eq!(attr(grpc, "error.type"), s("5"), "the trailers decided");
+    assert_eq!(
+        attr(grpc, "error.type"),
+        s("NOT_FOUND"),
+        "the trailers decided"
+    );
     assert_eq!(grpc.status, Status::error(""));
 }

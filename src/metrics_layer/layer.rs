@@ -8,11 +8,13 @@ use tower_layer::Layer;
 use super::labels::LabelSets;
 use super::service::Metrics;
 use crate::classify::{
-    GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
-    grpc_server_errors,
+    GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
+    grpc_client_errors, grpc_server_errors,
 };
 use crate::route::ExcludedPaths;
+use crate::rpc::Methods;
 pub(crate) use crate::semconv::Protocol;
+use crate::semconv::rpc;
 
 /// The paths the metrics and trace layers skip by default: `/livez`, `/readyz`, `/metrics`,
 /// and the gRPC health protocol's `/grpc.health.v1.Health/Check` and
@@ -72,12 +74,19 @@ pub(crate) struct Shared {
     pub(crate) until_first_byte: bool,
     /// Request paths recorded by nothing.
     pub(crate) excluded: ExcludedPaths,
-    /// `[method, scheme, route or host, status, error.type]`.
-    pub(crate) durations: LabelSets<5, Histogram>,
-    /// `[method, scheme]`.
+    /// HTTP: `[method, scheme, route or host, status, error.type, -]`; gRPC:
+    /// `[rpc.system.name, rpc.method, rpc.status_code, error.type, server.address,
+    /// server.port]`.
+    pub(crate) durations: LabelSets<6, Histogram>,
+    /// HTTP: `[method, scheme]`; gRPC: `[rpc.system.name, rpc.method]`.
     pub(crate) active: LabelSets<2, Gauge>,
     /// Client hosts seen so far, so that a request for a known host copies nothing.
     pub(crate) hosts: LabelSets<1, Arc<str>>,
+    /// The gRPC methods recognized.
+    pub(crate) methods: Arc<Methods>,
+    /// A gRPC client's configured target: `server.address` and `server.port` of calls whose
+    /// URI has no authority.
+    pub(crate) target: Option<(Arc<str>, Option<u16>)>,
 }
 
 impl Shared {
@@ -104,9 +113,24 @@ struct Settings {
     until_first_byte: bool,
     max_label_sets: usize,
     excluded: ExcludedPaths,
+    recognized: Option<Arc<[Box<str>]>>,
+    target: Option<(Arc<str>, Option<u16>)>,
 }
 
 impl Settings {
+    fn new(side: Side, protocol: Protocol) -> Self {
+        Self {
+            side,
+            protocol,
+            scheme: "http",
+            until_first_byte: false,
+            max_label_sets: DEFAULT_MAX_LABEL_SETS,
+            excluded: ExcludedPaths::default(),
+            recognized: None,
+            target: None,
+        }
+    }
+
     fn build(&self) -> Arc<Shared> {
         let (names, duration_labels, active_labels) = match (self.protocol, self.side) {
             (Protocol::Http, side) => (
@@ -121,6 +145,8 @@ impl Settings {
                     },
                     "http.response.status_code",
                     "error.type",
+                    // Not recorded for HTTP yet.
+                    "server.port",
                 ],
                 ["http.request.method", "url.scheme"],
             ),
@@ -131,13 +157,14 @@ impl Settings {
                     RPC_CLIENT
                 },
                 [
-                    "rpc.system",
-                    "rpc.service",
-                    "rpc.method",
-                    "rpc.grpc.status_code",
+                    rpc::SYSTEM_NAME,
+                    rpc::METHOD,
+                    rpc::STATUS_CODE,
                     "error.type",
+                    "server.address",
+                    "server.port",
                 ],
-                ["rpc.system", "rpc.service"],
+                [rpc::SYSTEM_NAME, rpc::METHOD],
             ),
         };
         let (what, to) = match self.protocol {
@@ -160,6 +187,8 @@ impl Settings {
             scheme: self.scheme,
             until_first_byte: self.until_first_byte,
             excluded: self.excluded.clone(),
+            methods: Methods::new(self.side == Side::Server, self.recognized.as_deref()),
+            target: self.target.clone(),
         })
     }
 }
@@ -189,14 +218,7 @@ macro_rules! metrics_layer {
             /// The layer with its defaults: the classifier below, durations to the end of the
             /// response body, scheme `http`, at most 2,000 label sets per metric.
             pub fn new() -> Self {
-                let settings = Settings {
-                    side: $side,
-                    protocol: Protocol::Http,
-                    scheme: "http",
-                    until_first_byte: false,
-                    max_label_sets: DEFAULT_MAX_LABEL_SETS,
-                    excluded: ExcludedPaths::default(),
-                };
+                let settings = Settings::new($side, Protocol::Http);
                 Self {
                     classifier: $default_expr,
                     shared: settings.build(),
@@ -211,23 +233,21 @@ macro_rules! metrics_layer {
             }
         }
 
-        impl $name<SharedClassifier<GrpcErrorsAsFailures>> {
-            /// The layer for gRPC, per the OpenTelemetry RPC conventions: the metric is
-            /// `rpc.*.call.duration` labelled `rpc.system="grpc"`, `rpc.service`,
-            /// `rpc.method` (from the call's path; `_OTHER` for paths of another shape),
-            /// `rpc.grpc.status_code` (from the head or the trailers) and `error.type` on
-            /// failures, and the in-flight gauge `rpc.*.active_calls`.
+        impl $name<SharedClassifier<GrpcStatusClassifier>> {
+            /// The layer for gRPC, per the OpenTelemetry RPC conventions (semantic-conventions
+            /// v1.44.0): the metric is `rpc.*.call.duration` labelled `rpc.system.name="grpc"`,
+            /// `rpc.method` (`package.Service/Method`; `_OTHER` for a method not recognized,
+            /// see [`recognized_methods`](Self::recognized_methods)), `rpc.status_code` (the
+            /// status name, from the head or the trailers) and `error.type` (the status name)
+            /// only on failures; a client's also carries `server.address` and `server.port`.
+            /// A call its caller cancels is `rpc.status_code="CANCELLED"` without `error.type`;
+            /// one past its `grpc-timeout` is DEADLINE_EXCEEDED, a failure. The in-flight gauge
+            /// `rpc.*.active_calls` (this crate's own: the conventions define none) is labelled
+            /// `rpc.system.name` and `rpc.method`.
             ///
             #[doc = $grpc_doc]
             pub fn new_for_grpc() -> Self {
-                let settings = Settings {
-                    side: $side,
-                    protocol: Protocol::Grpc,
-                    scheme: "http",
-                    until_first_byte: false,
-                    max_label_sets: DEFAULT_MAX_LABEL_SETS,
-                    excluded: ExcludedPaths::default(),
-                };
+                let settings = Settings::new($side, Protocol::Grpc);
                 Self {
                     classifier: $grpc_expr,
                     shared: settings.build(),
@@ -286,6 +306,23 @@ macro_rules! metrics_layer {
             {
                 let paths = ExcludedPaths::new(paths);
                 self.with_settings(|s| s.excluded = paths)
+            }
+
+            /// Sets the gRPC methods recognized: full names (`package.Service/Method`) or
+            /// service names (every method of the service); any other method is
+            /// `rpc.method="_OTHER"`.
+            ///
+            /// Defaults to learning them on a server (a method is recognized once it was
+            /// answered with a status other than UNIMPLEMENTED, what tonic answers for a
+            /// method it does not have; up to 1,000 methods), and to every well-formed method
+            /// on a client.
+            pub fn recognized_methods<I, N>(self, methods: I) -> Self
+            where
+                I: IntoIterator<Item = N>,
+                N: Into<Box<str>>,
+            {
+                let list: Arc<[Box<str>]> = methods.into_iter().map(Into::into).collect();
+                self.with_settings(|s| s.recognized = Some(list))
             }
 
             /// Sets the most distinct label sets each metric of this layer registers; the
@@ -354,6 +391,20 @@ metrics_layer!(
     SharedClassifier<StatusInRangeAsFailures>,
     StatusInRangeAsFailures::new_for_client_and_server_errors().into_make_classifier(),
     "Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures).",
-    GrpcErrorsAsFailures::make_classifier(),
+    grpc_client_errors(),
     "Every code but OK is a failure of the call."
 );
+
+impl<M> MetricsClientLayer<M> {
+    /// Sets the gRPC target the channel was built for (`inventory.internal:50051`,
+    /// `dns:///inventory.internal:50051`, `unix:///run/app.sock`), read as the conventions read
+    /// gRPC target strings, for the `server.address` and `server.port` labels of calls whose
+    /// URI carries no authority (a tonic `Channel` adds it only below this layer). A URI with
+    /// an authority wins.
+    ///
+    /// Defaults to none: such calls then have no `server.address`.
+    pub fn target(self, target: &str) -> Self {
+        let (address, port) = crate::semconv::grpc_target(target);
+        self.with_settings(|s| s.target = Some((Arc::from(address), port)))
+    }
+}

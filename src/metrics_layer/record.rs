@@ -8,7 +8,10 @@ use metrics::{Gauge, Histogram};
 
 use super::labels::Values;
 use super::layer::Shared;
+use crate::exchange::End;
 use crate::route::Route;
+use crate::rpc::Call;
+use crate::semconv::rpc::GRPC;
 
 pub use crate::classify::CANCELLED;
 
@@ -20,7 +23,6 @@ pub(crate) struct Record {
     start: Instant,
     first_byte: Option<Duration>,
     status: Option<StatusCode>,
-    grpc_status: Option<&'static str>,
     active: Gauge,
     done: bool,
 }
@@ -32,14 +34,38 @@ pub(crate) enum Subject {
         method: &'static str,
         target: Option<Target>,
     },
-    /// The call's path, `/package.Service/Method`.
-    Rpc(http::uri::PathAndQuery),
+    /// The call, and for a client the server it went to (`server.address`, `server.port`).
+    Rpc {
+        call: Call,
+        server: Option<(Arc<str>, Option<u16>)>,
+    },
 }
 
-impl Subject {
-    /// `rpc.service` and `rpc.method` of a gRPC path; `_OTHER` for paths of another shape.
-    fn rpc(path: &http::uri::PathAndQuery) -> (&str, &str) {
-        crate::semconv::rpc_service_method(path.path()).unwrap_or(("_OTHER", "_OTHER"))
+/// A port as text, without allocating.
+struct Port {
+    digits: [u8; 5],
+    len: usize,
+}
+
+impl Port {
+    fn new(mut port: u16) -> Self {
+        let mut digits = [0; 5];
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (port % 10) as u8;
+            len += 1;
+            port /= 10;
+            if port == 0 {
+                break;
+            }
+        }
+        digits[..len].reverse();
+        Self { digits, len }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.digits[..self.len]).unwrap_or("0")
     }
 }
 
@@ -63,7 +89,7 @@ impl Record {
     pub(crate) fn start(shared: Arc<Shared>, subject: Subject, start: Instant) -> Self {
         let values = match &subject {
             Subject::Http { method, .. } => Values([Some(*method), Some(shared.scheme)]),
-            Subject::Rpc(path) => Values([Some("grpc"), Some(Subject::rpc(path).0)]),
+            Subject::Rpc { call, .. } => Values([Some(GRPC), Some(call.method_label())]),
         };
         let active = shared.active.get(&values, |labels| {
             metrics::gauge!(shared.names.active, labels)
@@ -75,73 +101,87 @@ impl Record {
             start,
             first_byte: None,
             status: None,
-            grpc_status: None,
             active,
             done: false,
         }
     }
 
-    /// A `grpc-status` was seen, in the head (trailers-only responses) or the trailers.
-    pub(crate) fn grpc_status(&mut self, headers: &http::HeaderMap) {
-        // HTTP requests have no gRPC status label: no lookup.
-        if !matches!(self.subject, Subject::Rpc(_)) {
-            return;
-        }
-        if let Some(code) = headers
-            .get(crate::semconv::GRPC_STATUS)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i32>().ok())
-        {
-            self.grpc_status = Some(crate::classify::grpc_code(code));
-        }
-    }
-
     /// The response head arrived.
-    pub(crate) fn head(&mut self, status: StatusCode) {
+    pub(crate) fn head(&mut self, status: StatusCode, headers: &http::HeaderMap) {
         self.status = Some(status);
+        if let Subject::Rpc { call, .. } = &mut self.subject {
+            call.head(status, headers);
+        }
         if self.shared.until_first_byte {
             self.first_byte = Some(self.start.elapsed());
         }
     }
 
-    /// Writes the measurement, once: a success, or the failure's `error.type`.
-    pub(crate) fn finish(&mut self, error_type: Option<&str>) {
+    /// The trailers arrived.
+    pub(crate) fn trailers(&mut self, trailers: &http::HeaderMap) {
+        // HTTP requests have no status in their trailers: no lookup.
+        if let Subject::Rpc { call, .. } = &mut self.subject {
+            call.trailers(trailers);
+        }
+    }
+
+    /// Writes the measurement, once: how the exchange ended, or `None` when it was dropped
+    /// before its end.
+    pub(crate) fn finish(&mut self, end: Option<End<'_>>) {
         if self.done {
             return;
         }
         self.done = true;
         let elapsed = self.first_byte.unwrap_or_else(|| self.start.elapsed());
-        let values = match &self.subject {
-            Subject::Http { method, target } => Values([
-                Some(*method),
-                Some(self.shared.scheme),
-                target.as_ref().map(Target::as_str),
-                self.status.as_ref().map(StatusCode::as_str),
-                error_type,
-            ]),
-            Subject::Rpc(path) => {
-                let (service, method) = Subject::rpc(path);
-                Values([
-                    Some("grpc"),
-                    Some(service),
-                    Some(method),
-                    self.grpc_status,
+        let histogram: Histogram = match &self.subject {
+            Subject::Http { method, target } => {
+                let error_type = match end {
+                    None => Some(CANCELLED),
+                    Some(End::Success) => None,
+                    Some(End::Failure(error_type))
+                    | Some(End::ServiceError(error_type))
+                    | Some(End::BodyError(error_type)) => Some(error_type),
+                };
+                self.histogram(&Values([
+                    Some(*method),
+                    Some(self.shared.scheme),
+                    target.as_ref().map(Target::as_str),
+                    self.status.as_ref().map(StatusCode::as_str),
                     error_type,
-                ])
+                    None,
+                ]))
+            }
+            Subject::Rpc { call, server } => {
+                let outcome = match end {
+                    Some(end) => call.end(end),
+                    None => call.dropped(),
+                };
+                let port = server.as_ref().and_then(|(_, port)| port.map(Port::new));
+                self.histogram(&Values([
+                    Some(GRPC),
+                    Some(outcome.method),
+                    outcome.status,
+                    outcome.error_type,
+                    server.as_ref().map(|(address, _)| &**address),
+                    port.as_ref().map(Port::as_str),
+                ]))
             }
         };
-        let shared = &self.shared;
-        let histogram: Histogram = shared.durations.get(&values, |labels| {
-            metrics::histogram!(shared.names.duration, labels)
-        });
         histogram.record(elapsed.as_secs_f64());
         self.active.decrement(1.0);
+    }
+
+    fn histogram(&self, values: &Values<'_, 6>) -> Histogram {
+        let shared = &self.shared;
+        shared.durations.get(values, |labels| {
+            metrics::histogram!(shared.names.duration, labels)
+        })
     }
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
-        self.finish(Some(CANCELLED));
+        self.finish(None);
     }
 }
 
@@ -150,5 +190,17 @@ impl std::fmt::Debug for Record {
         f.debug_struct("Record")
             .field("side", &self.shared.side)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Port;
+
+    #[test]
+    fn ports_as_text() {
+        for port in [0, 7, 80, 443, 8080, 50051, u16::MAX] {
+            assert_eq!(Port::new(port).as_str(), port.to_string());
+        }
     }
 }

@@ -13,6 +13,7 @@ use super::record::{Record, Subject, Target};
 use crate::classify::{ErrorType, MakeClassifier};
 use crate::exchange::{self, End};
 use crate::route::Route;
+use crate::rpc::Call;
 use crate::semconv::known_method;
 
 /// Middleware that records request metrics. Made by [`MetricsLayer`](super::MetricsLayer)
@@ -70,6 +71,7 @@ pub(crate) fn start<B>(
     if shared.excluded.contains(request.uri().path()) {
         return None;
     }
+    let start = start.unwrap_or_else(Instant::now);
     let subject = match shared.protocol {
         Protocol::Http => Subject::Http {
             method: known_method(request.method()).unwrap_or("_OTHER"),
@@ -81,19 +83,29 @@ pub(crate) fn start<B>(
                     .map(|host| Target::Host(shared.host(host))),
             },
         },
-        Protocol::Grpc => Subject::Rpc(
-            request
-                .uri()
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-        ),
+        Protocol::Grpc => Subject::Rpc {
+            call: Call::start(&shared.methods, request, start),
+            // `server.address` and `server.port` are opt-in on server metrics: not recorded.
+            server: match shared.side {
+                Side::Server => None,
+                Side::Client => {
+                    let uri = request.uri();
+                    match uri.host() {
+                        Some(host) => Some((
+                            shared.host(host.trim_start_matches('[').trim_end_matches(']')),
+                            uri.port_u16().or(match uri.scheme_str() {
+                                Some("https") => Some(443),
+                                Some("http") => Some(80),
+                                _ => None,
+                            }),
+                        )),
+                        None => shared.target.clone(),
+                    }
+                }
+            },
+        },
     };
-    Some(Record::start(
-        Arc::clone(shared),
-        subject,
-        start.unwrap_or_else(Instant::now),
-    ))
+    Some(Record::start(Arc::clone(shared), subject, start))
 }
 
 /// The per-request state of [`Metrics`] inside its [`ResponseFuture`] and [`ResponseBody`]:
@@ -108,25 +120,19 @@ impl exchange::Part for Part {
 
     fn head<B>(&mut self, response: &mut Response<B>) {
         if let Some(record) = &mut self.0 {
-            record.head(response.status());
-            record.grpc_status(response.headers());
+            record.head(response.status(), response.headers());
         }
     }
 
     fn trailers(&mut self, trailers: &http::HeaderMap) {
         if let Some(record) = &mut self.0 {
-            record.grpc_status(trailers);
+            record.trailers(trailers);
         }
     }
 
     fn end(&mut self, end: End<'_>) {
         if let Some(record) = &mut self.0 {
-            record.finish(match end {
-                End::Success => None,
-                End::Failure(error_type)
-                | End::ServiceError(error_type)
-                | End::BodyError(error_type) => Some(error_type),
-            });
+            record.finish(Some(end));
         }
     }
 }

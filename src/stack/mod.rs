@@ -43,7 +43,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::classify::{
-    ErrorType, GrpcErrorsAsFailures, MakeClassifier, ServerErrorsAsFailures, SharedClassifier,
+    ErrorType, GrpcStatusClassifier, MakeClassifier, ServerErrorsAsFailures, SharedClassifier,
 };
 use crate::correlation::{self, CorrelationId, CorrelationLayer, MakeCorrelationId, UuidV7};
 use crate::exchange;
@@ -91,7 +91,7 @@ impl Default for TelemetryLayer {
     }
 }
 
-impl TelemetryLayer<BoxedTracer, SharedClassifier<GrpcErrorsAsFailures>> {
+impl TelemetryLayer<BoxedTracer, SharedClassifier<GrpcStatusClassifier>> {
     /// The layer for gRPC servers: [`TraceLayer::new_for_grpc`] and
     /// [`MetricsLayer::new_for_grpc`], with the server policy of
     /// [`grpc_server_errors`](crate::classify::grpc_server_errors).
@@ -291,11 +291,9 @@ where
                 log_span,
             ),
         };
-        let grpc = layer.trace.protocol == crate::semconv::Protocol::Grpc;
-        let trace_part = trace::Part(
-            started
-                .map(|started| trace::http_span::HttpSpan::new(started.cx, trace_log_span, grpc)),
-        );
+        let trace_part = trace::Part(started.map(|started| {
+            trace::http_span::HttpSpan::new(started.cx, trace_log_span, started.rpc)
+        }));
         let metrics_part = metrics_layer::Part(metrics_layer::service::start(
             &layer.metrics,
             &request,

@@ -7,6 +7,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::route::Route;
+use crate::rpc::Call;
 use crate::semconv::{known_method, protocol_version, server_address};
 
 /// `{method} {http.route}`, or `{method}` when no route is known; `HTTP` stands for methods
@@ -114,43 +115,54 @@ fn original_uri<B>(request: &Request<B>) -> &Uri {
     request.uri()
 }
 
-/// `{rpc.service}/{rpc.method}`, or the path itself when it is not a gRPC method path.
-pub(crate) fn rpc_span_name(path: &str) -> Cow<'static, str> {
-    match crate::semconv::rpc_service_method(path) {
-        Some((service, method)) => Cow::Owned(format!("{service}/{method}")),
-        None => Cow::Borrowed("grpc"),
+/// The span name of a gRPC call: `{rpc.method}` when the method is recognized, else `grpc`
+/// (`rpc.system.name`), as the RPC conventions have it.
+pub(crate) fn rpc_span_name(method: Option<&str>) -> Cow<'static, str> {
+    match method {
+        Some(method) => Cow::Owned(method.to_owned()),
+        None => Cow::Borrowed(crate::semconv::rpc::GRPC),
     }
 }
 
-/// The RPC attributes of a gRPC call: `rpc.system`, and `rpc.service` and `rpc.method` when the
-/// path has their shape.
-pub(crate) fn push_rpc(attributes: &mut Vec<KeyValue>, path: &str) {
-    attributes.push(KeyValue::new(crate::semconv::rpc::SYSTEM, "grpc"));
-    if let Some((service, method)) = crate::semconv::rpc_service_method(path) {
-        attributes.push(KeyValue::new(
-            crate::semconv::rpc::SERVICE,
-            service.to_owned(),
-        ));
-        attributes.push(KeyValue::new(
-            crate::semconv::rpc::METHOD,
-            method.to_owned(),
-        ));
+/// `rpc.system.name`, and `rpc.method` when the method is recognized now. A server records
+/// an unrecognized method at the end of the call, when its answer says whether the server
+/// knows it; a client's unrecognized method is `_OTHER` with `rpc.method_original`.
+pub(crate) fn push_rpc(attributes: &mut Vec<KeyValue>, call: &Call, client: bool) {
+    use crate::semconv::rpc;
+    attributes.push(KeyValue::new(rpc::SYSTEM_NAME, rpc::GRPC));
+    match call.method_at_start() {
+        Some(method) => attributes.push(KeyValue::new(rpc::METHOD, method.to_owned())),
+        None if client => {
+            let outcome = call.dropped();
+            attributes.push(KeyValue::new(rpc::METHOD, crate::classify::OTHER));
+            if let Some(original) = outcome.original {
+                attributes.push(KeyValue::new(rpc::METHOD_ORIGINAL, original.to_owned()));
+            }
+        }
+        None => {}
     }
 }
 
-/// The attributes of a gRPC server span known when the call arrives.
+/// `server.address` and `server.port`.
+pub(crate) fn push_server(attributes: &mut Vec<KeyValue>, host: &str, port: Option<u16>) {
+    attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+    if let Some(port) = port {
+        attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+    }
+}
+
+/// The attributes of a gRPC server span known when the call arrives: `server.address` and
+/// `server.port` from the `:authority` the client used.
 pub(crate) fn grpc_server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
+    call: &Call,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
-    push_rpc(&mut attributes, request.uri().path());
+    push_rpc(&mut attributes, call, false);
     let scheme = request.uri().scheme_str().unwrap_or(default_scheme);
     if let Some((host, port)) = server_address(request.uri(), request.headers(), scheme) {
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
-        if let Some(port) = port {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-        }
+        push_server(&mut attributes, host, port);
     }
     #[cfg(feature = "correlation")]
     if let Some(id) = request.extensions().get::<crate::CorrelationId>() {
@@ -186,9 +198,9 @@ mod scheme_tests {
             value_of(&attributes, semconv::SERVER_PORT).as_deref(),
             Some("8443")
         );
-        assert_eq!(rpc_span_name("/not-a-grpc-path"), "grpc");
+        assert_eq!(rpc_span_name(None), "grpc");
         assert_eq!(
-            rpc_span_name("/shop.v1.Inventory/Get"),
+            rpc_span_name(Some("shop.v1.Inventory/Get")),
             "shop.v1.Inventory/Get"
         );
     }

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use http::{Request, Response, Uri};
 use opentelemetry::KeyValue;
@@ -14,13 +15,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::ResponseFuture;
-use super::attributes::{push_method, push_rpc, rpc_span_name};
+use super::attributes::{push_method, push_rpc, push_server, rpc_span_name};
 use super::http_span::{HttpSpan, Part};
 use super::layer::SCOPE;
-use crate::classify::GrpcErrorsAsFailures;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
+use crate::classify::{GrpcStatusClassifier, grpc_client_errors};
 use crate::destination::PropagateTo;
 use crate::propagation::inject;
+use crate::rpc::{Call, Methods};
 use crate::semconv::Protocol;
 use crate::semconv::known_method;
 
@@ -58,6 +60,25 @@ pub struct TraceClientLayer<T = BoxedTracer, M = SharedClassifier<StatusInRangeA
     classifier: M,
     protocol: Protocol,
     destinations: Arc<Destinations>,
+    grpc: Arc<GrpcClient>,
+}
+
+/// What a gRPC client knows of its calls beyond the request: the recognized methods and the
+/// channel's target.
+#[derive(Debug)]
+struct GrpcClient {
+    methods: Arc<Methods>,
+    /// `server.address` and `server.port` of the configured target.
+    target: Option<(String, Option<u16>)>,
+}
+
+impl Default for GrpcClient {
+    fn default() -> Self {
+        Self {
+            methods: Methods::new(false, None),
+            target: None,
+        }
+    }
 }
 
 /// Where the context may go: the trace context (and the correlation ID this layer adds), and
@@ -75,6 +96,7 @@ impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
             classifier: self.classifier.clone(),
             protocol: self.protocol,
             destinations: Arc::clone(&self.destinations),
+            grpc: Arc::clone(&self.grpc),
         }
     }
 }
@@ -96,10 +118,17 @@ impl Default for TraceClientLayer {
     }
 }
 
-impl TraceClientLayer<BoxedTracer, SharedClassifier<GrpcErrorsAsFailures>> {
-    /// The layer for gRPC clients (a tonic `Channel`): CLIENT spans named
-    /// `{rpc.service}/{rpc.method}` with the RPC attributes and `rpc.grpc.status_code`; any code
-    /// but OK fails the call.
+impl TraceClientLayer<BoxedTracer, SharedClassifier<GrpcStatusClassifier>> {
+    /// The layer for gRPC clients (a tonic `Channel`), per the OpenTelemetry RPC conventions
+    /// (semantic-conventions v1.44.0): CLIENT spans named `{rpc.method}` with
+    /// `rpc.system.name="grpc"`, `rpc.method` (`package.Service/Method`), `rpc.status_code`,
+    /// `server.address` and `server.port` (from the request's URI, or the
+    /// [`target`](TraceClientLayer::target) when the URI is path-only, as it is below a tonic
+    /// client built with `new(channel)`), and `error.type` (the status name) when the call
+    /// failed: any code but OK, by [`grpc_client_errors`](crate::classify::grpc_client_errors).
+    /// A response the caller drops before its end is `rpc.status_code="CANCELLED"` with the
+    /// span status unset (the caller's choice, not a failure of the call); a call past its
+    /// `grpc-timeout` is DEADLINE_EXCEEDED, a failure.
     pub fn new_for_grpc() -> Self {
         TraceClientLayer::new().grpc()
     }
@@ -114,18 +143,58 @@ impl<T> TraceClientLayer<T> {
                 .into_make_classifier(),
             protocol: Protocol::Http,
             destinations: Arc::default(),
+            grpc: Arc::default(),
         }
     }
 }
 
 impl<T, M> TraceClientLayer<T, M> {
     /// Switches the layer to gRPC (see [`TraceClientLayer::new_for_grpc`]), keeping its tracer.
-    pub fn grpc(self) -> TraceClientLayer<T, SharedClassifier<GrpcErrorsAsFailures>> {
+    pub fn grpc(self) -> TraceClientLayer<T, SharedClassifier<GrpcStatusClassifier>> {
         TraceClientLayer {
             tracer: self.tracer,
-            classifier: GrpcErrorsAsFailures::make_classifier(),
+            classifier: grpc_client_errors(),
             protocol: Protocol::Grpc,
             destinations: self.destinations,
+            grpc: self.grpc,
+        }
+    }
+
+    /// Sets the gRPC target the channel was built for (`inventory.internal:50051`,
+    /// `dns:///inventory.internal:50051`, `http://10.0.0.7:50051`, `unix:///run/app.sock`),
+    /// read as the conventions read gRPC target strings, for `server.address` and
+    /// `server.port` of calls whose URI carries no authority (a tonic `Channel` adds it only
+    /// below this layer). A URI with an authority wins.
+    ///
+    /// Defaults to none: such calls then have no `server.address`.
+    pub fn target(self, target: &str) -> Self {
+        let methods = Arc::clone(&self.grpc.methods);
+        Self {
+            grpc: Arc::new(GrpcClient {
+                methods,
+                target: Some(crate::semconv::grpc_target(target)),
+            }),
+            ..self
+        }
+    }
+
+    /// Sets the gRPC methods recognized (full names `package.Service/Method` or service
+    /// names); others are `rpc.method="_OTHER"` with `rpc.method_original`.
+    ///
+    /// Defaults to every well-formed method the client's stubs call.
+    pub fn recognized_methods<I, N>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Box<str>>,
+    {
+        let list: Vec<Box<str>> = methods.into_iter().map(Into::into).collect();
+        let target = self.grpc.target.clone();
+        Self {
+            grpc: Arc::new(GrpcClient {
+                methods: Methods::new(false, Some(&list)),
+                target,
+            }),
+            ..self
         }
     }
 
@@ -139,6 +208,7 @@ impl<T, M> TraceClientLayer<T, M> {
             classifier,
             protocol: self.protocol,
             destinations: self.destinations,
+            grpc: self.grpc,
         }
     }
 
@@ -186,6 +256,7 @@ impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
             classifier: self.classifier.clone(),
             protocol: self.protocol,
             destinations: Arc::clone(&self.destinations),
+            grpc: Arc::clone(&self.grpc),
         }
     }
 }
@@ -199,6 +270,7 @@ pub struct TraceClient<S, T = BoxedTracer, M = SharedClassifier<StatusInRangeAsF
     classifier: M,
     protocol: Protocol,
     destinations: Arc<Destinations>,
+    grpc: Arc<GrpcClient>,
 }
 
 impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
@@ -209,6 +281,7 @@ impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
             classifier: self.classifier.clone(),
             protocol: self.protocol,
             destinations: Arc::clone(&self.destinations),
+            grpc: Arc::clone(&self.grpc),
         }
     }
 }
@@ -237,20 +310,27 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
         let parent = opentelemetry::Context::current();
-        let (name, attributes) = match self.protocol {
+        let (name, attributes, rpc) = match self.protocol {
             Protocol::Http => (
                 Cow::Borrowed(known_method(request.method()).unwrap_or("HTTP")),
                 client_request(&request),
+                None,
             ),
             Protocol::Grpc => {
-                let mut attributes = client_request(&request);
                 // The RPC conventions describe the call, not the HTTP request carrying it.
-                attributes.retain(|kv| {
-                    kv.key.as_str() == semconv::SERVER_ADDRESS
-                        || kv.key.as_str() == semconv::SERVER_PORT
-                });
-                push_rpc(&mut attributes, request.uri().path());
-                (rpc_span_name(request.uri().path()), attributes)
+                let call = Call::start(&self.grpc.methods, &request, Instant::now());
+                let mut attributes = Vec::with_capacity(6);
+                push_rpc(&mut attributes, &call, true);
+                match (server_of(request.uri()), &self.grpc.target) {
+                    (Some((host, port)), _) => push_server(&mut attributes, host, port),
+                    (None, Some((host, port))) => push_server(&mut attributes, host, *port),
+                    (None, None) => {}
+                }
+                (
+                    rpc_span_name(call.method_at_start()),
+                    attributes,
+                    Some(call),
+                )
             }
         };
         let builder = self
@@ -287,9 +367,21 @@ where
                 .headers_mut()
                 .insert(crate::correlation::X_REQUEST_ID, id.into());
         }
-        let span = HttpSpan::new(cx, tracing::Span::none(), self.protocol == Protocol::Grpc);
+        let span = HttpSpan::new(cx, tracing::Span::none(), rpc);
         crate::exchange::call(Part(Some(span)), classifier, || self.inner.call(request))
     }
+}
+
+/// `server.address` and `server.port` of an absolute URI: the port written, else the
+/// scheme's.
+fn server_of(uri: &Uri) -> Option<(&str, Option<u16>)> {
+    let host = uri.host()?;
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    });
+    Some((host.trim_start_matches('[').trim_end_matches(']'), port))
 }
 
 /// The attributes of a client span known before the call.
@@ -297,21 +389,8 @@ fn client_request<B>(request: &Request<B>) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(6);
     push_method(&mut attributes, request.method());
     let uri = request.uri();
-    if let Some(host) = uri.host() {
-        attributes.push(KeyValue::new(
-            semconv::SERVER_ADDRESS,
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-        ));
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("http") => Some(80),
-            Some("https") => Some(443),
-            _ => None,
-        });
-        if let Some(port) = port {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-        }
+    if let Some((host, port)) = server_of(uri) {
+        push_server(&mut attributes, host, port);
     }
     if let Some(full) = full_url(uri) {
         attributes.push(KeyValue::new(semconv::URL_FULL, full.into_owned()));

@@ -11,9 +11,10 @@ use tracing::Level;
 
 use super::service::Trace;
 use crate::classify::{
-    GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier, grpc_server_errors,
+    GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, grpc_server_errors,
 };
 use crate::route::ExcludedPaths;
+use crate::rpc::Methods;
 use crate::semconv::Protocol;
 
 /// Continues the caller's trace: extracts its W3C context strictly, starts a SERVER span per
@@ -58,6 +59,8 @@ pub(crate) struct Config<T> {
     pub(crate) excluded: ExcludedPaths,
     /// Whether server spans carry `url.path`.
     pub(crate) record_path: bool,
+    /// The gRPC methods this server recognizes.
+    pub(crate) methods: Arc<Methods>,
 }
 
 impl<T> Clone for Config<T> {
@@ -70,6 +73,7 @@ impl<T> Clone for Config<T> {
             protocol: self.protocol,
             excluded: self.excluded.clone(),
             record_path: self.record_path,
+            methods: Arc::clone(&self.methods),
         }
     }
 }
@@ -95,11 +99,17 @@ impl Default for TraceLayer {
     }
 }
 
-impl TraceLayer<BoxedTracer, SharedClassifier<GrpcErrorsAsFailures>> {
-    /// The layer for gRPC servers, per the OpenTelemetry RPC conventions: spans named
-    /// `{rpc.service}/{rpc.method}` with `rpc.system="grpc"`, `rpc.service`, `rpc.method` and
-    /// `rpc.grpc.status_code` (from the head or the trailers), and the server policy of
-    /// [`grpc_server_errors`](crate::classify::grpc_server_errors).
+impl TraceLayer<BoxedTracer, SharedClassifier<GrpcStatusClassifier>> {
+    /// The layer for gRPC servers, per the OpenTelemetry RPC conventions (semantic-conventions
+    /// v1.44.0): spans named `{rpc.method}` (`package.Service/Method`) with
+    /// `rpc.system.name="grpc"`, `rpc.method`, `rpc.status_code` (the status name, from the
+    /// head or the trailers), `server.address` and `server.port` (from `:authority`), and
+    /// `error.type` (the status name) only when the call failed, by the server policy of
+    /// [`grpc_server_errors`](crate::classify::grpc_server_errors). A method the server does
+    /// not recognize (see [`recognized_methods`](TraceLayer::recognized_methods)) is
+    /// `rpc.method="_OTHER"` with `rpc.method_original`, in a span named `grpc`. A client that
+    /// cancels the call leaves the span's status unset (`rpc.status_code="CANCELLED"`); a call
+    /// past its `grpc-timeout` is DEADLINE_EXCEEDED, a failure.
     pub fn new_for_grpc() -> Self {
         TraceLayer::new().grpc()
     }
@@ -118,6 +128,7 @@ impl<T> TraceLayer<T> {
                 protocol: Protocol::Http,
                 excluded: ExcludedPaths::default(),
                 record_path: true,
+                methods: Methods::new(true, None),
             }),
             classifier: ServerErrorsAsFailures::make_classifier(),
         }
@@ -137,9 +148,26 @@ impl<T, M> TraceLayer<T, M> {
     /// Switches the layer to gRPC (see [`TraceLayer::new_for_grpc`]), keeping its tracer and
     /// settings, with the server policy of
     /// [`grpc_server_errors`](crate::classify::grpc_server_errors).
-    pub fn grpc(self) -> TraceLayer<T, SharedClassifier<GrpcErrorsAsFailures>> {
+    pub fn grpc(self) -> TraceLayer<T, SharedClassifier<GrpcStatusClassifier>> {
         self.map(|c| c.protocol = Protocol::Grpc)
             .classifier(grpc_server_errors())
+    }
+
+    /// Sets the gRPC methods this server recognizes: full names (`package.Service/Method`) or
+    /// service names (every method of the service, e.g. tonic's `InventoryServer::<S>::NAME`).
+    /// Any other method is `rpc.method="_OTHER"`.
+    ///
+    /// Defaults to learning them: a method is recognized once the server has answered a call
+    /// to it with a status other than UNIMPLEMENTED (what tonic answers for a method it does
+    /// not have), up to 1,000 methods; until then the span starts without `rpc.method` and
+    /// gets it when the call ends: the name, or `_OTHER` for a method answered UNIMPLEMENTED.
+    pub fn recognized_methods<I, N>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Box<str>>,
+    {
+        let list: Vec<Box<str>> = methods.into_iter().map(Into::into).collect();
+        self.map(|c| c.methods = Methods::new(true, Some(&list)))
     }
 
     /// Sets the success/failure policy that decides the span status and `error.type`: the same

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use http::{Request, Response};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer};
@@ -15,6 +16,7 @@ use crate::classify::{ErrorType, MakeClassifier, ServerErrorsAsFailures, SharedC
 use crate::exchange;
 use crate::propagation::{Extracted, extract};
 use crate::route::Route;
+use crate::rpc::Call;
 use crate::semconv::Protocol;
 use crate::semconv::known_method;
 
@@ -74,7 +76,7 @@ where
             )
         };
         started.log_refusals(&log_span);
-        let span = HttpSpan::new(started.cx, log_span, config.protocol == Protocol::Grpc);
+        let span = HttpSpan::new(started.cx, log_span, started.rpc);
         exchange::call(Part(Some(span)), classifier, || self.inner.call(request))
     }
 }
@@ -83,6 +85,8 @@ where
 pub(crate) struct Started {
     /// The caller's context (or none) with the new span in it.
     pub(crate) cx: opentelemetry::Context,
+    /// The gRPC call, for a layer set to gRPC.
+    pub(crate) rpc: Option<Call>,
     extracted: Extracted,
 }
 
@@ -111,19 +115,24 @@ where
 {
     let extracted = extract(request.headers());
     let (request, as_parent) = config.inbound.is_parent(request);
-    let (name, attributes) = match config.protocol {
+    let (name, attributes, rpc) = match config.protocol {
         Protocol::Http => {
             let route = Route::from_extensions(request.extensions());
             let method = known_method(request.method());
             (
                 server_span_name(method, route.as_ref()),
                 server_request(&request, config.scheme, route.as_ref(), config.record_path),
+                None,
             )
         }
-        Protocol::Grpc => (
-            rpc_span_name(request.uri().path()),
-            grpc_server_request(&request, config.scheme),
-        ),
+        Protocol::Grpc => {
+            let call = Call::start(&config.methods, &request, Instant::now());
+            (
+                rpc_span_name(call.method_at_start()),
+                grpc_server_request(&request, config.scheme, &call),
+                Some(call),
+            )
+        }
     };
     let mut builder = config
         .tracer
@@ -140,5 +149,5 @@ where
     };
     let span = config.tracer.build_with_context(builder, &parent);
     let cx = parent.with_span(span);
-    (request, Started { cx, extracted })
+    (request, Started { cx, rpc, extracted })
 }
