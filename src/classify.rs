@@ -2,8 +2,10 @@
 //!
 //! Policies are `tower_http::classify` classifiers, re-exported here: they already know HTTP
 //! status codes and gRPC status in headers and trailers. This module adds what metrics need on
-//! top: a bounded `error.type` label for each failure class ([`ErrorType`]), and a classifier
-//! built from a closure over the status code ([`StatusClassifier`]).
+//! top: a bounded `error.type` label for each failure class ([`ErrorType`]), a classifier
+//! built from a closure over the status code ([`StatusClassifier`]), and the gRPC classifier of
+//! the gRPC presets ([`GrpcStatusClassifier`]), which also judges responses that carry no
+//! `grpc-status`.
 //!
 //! | policy | failures | use |
 //! |---|---|---|
@@ -15,8 +17,9 @@
 //!
 //! The same policy decides metric outcomes (`MetricsLayer`) and span status (`TraceLayer`). A
 //! service error (the inner service returned `Err`) is always a failure, with the error's type
-//! name as `error.type`; a response dropped before its end is `error.type="cancelled"`
-//! ([`CANCELLED`]).
+//! name as `error.type`; an HTTP response dropped before its end is `error.type="cancelled"`
+//! ([`CANCELLED`]). A gRPC call dropped before its end is `rpc.status_code="CANCELLED"`, not a
+//! failure, unless its deadline had passed (DEADLINE_EXCEEDED, a failure).
 
 use std::fmt;
 use std::sync::Arc;

@@ -577,3 +577,174 @@ async fn one_trace_and_one_correlation_id_from_grpc_client_to_axum_server() {
         "the trace ID crossed gRPC and HTTP"
     );
 }
+
+/// The rows of docs/reference/emitted-grpc.tsv: (signal, instrument, emitted, requirement).
+fn emitted_list() -> Vec<(String, String, String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference/emitted-grpc.tsv"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 5, "five tab-separated fields: {line:?}");
+            (
+                fields[0].to_owned(),
+                fields[1].to_owned(),
+                fields[2].to_owned(),
+                fields[4].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
+    use std::collections::BTreeSet;
+    let mut h = harness(None).await;
+    // A success, a failure of the client's call, a stream failing in its trailers, and a method
+    // the server does not have.
+    let id: CorrelationId = "emitted-list".parse().unwrap();
+    id.scope(h.client.get_item(GetItemRequest {
+        sku: "sku-1".into(),
+    }))
+    .await
+    .unwrap();
+    let _ = h
+        .client
+        .get_item(GetItemRequest {
+            sku: "sku-404".into(),
+        })
+        .await;
+    let mut stream = h
+        .client
+        .list_items(ListItemsRequest {
+            limit: 3,
+            fail_after: 1,
+            delay_ms: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Ok(Some(_)) = stream.message().await {}
+    let request = http::Request::post("/nope.v1.Nope/Nothing")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    h.channel.clone().oneshot(request).await.unwrap();
+    h.exporter_spans_with(|s| s.name == "grpc", 1).await;
+    let spans = h
+        .exporter_spans_with(|s| s.name.starts_with(SERVICE), 6)
+        .await;
+    eventually("the calls are counted", || {
+        h.client_calls("GetItem", "NOT_FOUND", Some("NOT_FOUND")) >= Some(1.0)
+    })
+    .await;
+
+    let list = emitted_list();
+    let listed = |signal: &str, instrument: &str| -> BTreeSet<String> {
+        list.iter()
+            .filter(|(s, i, _, _)| s == signal && i == instrument)
+            .map(|(_, _, name, _)| name.clone())
+            .collect()
+    };
+    let required = |signal: &str, instrument: &str| -> BTreeSet<String> {
+        list.iter()
+            .filter(|(s, i, _, req)| s == signal && i == instrument && req == "required")
+            .map(|(_, _, name, _)| name.clone())
+            .collect()
+    };
+    let all_spans = h.exporter.get_finished_spans().unwrap();
+    for (kind, instrument) in [(SpanKind::Server, "server"), (SpanKind::Client, "client")] {
+        let mine: Vec<&SpanData> = all_spans
+            .iter()
+            .filter(|s| s.span_kind == kind && (s.name.starts_with(SERVICE) || s.name == "grpc"))
+            .collect();
+        assert!(!mine.is_empty(), "{instrument} spans: {spans:#?}");
+        let emitted: BTreeSet<String> = mine
+            .iter()
+            .flat_map(|s| s.attributes.iter().map(|kv| kv.key.as_str().to_owned()))
+            .collect();
+        let allowed = listed("span", instrument);
+        let unlisted: Vec<_> = emitted.difference(&allowed).collect();
+        assert!(
+            unlisted.is_empty(),
+            "{instrument} spans emit unlisted {unlisted:?}"
+        );
+        for span in &mine {
+            let keys: BTreeSet<String> = span
+                .attributes
+                .iter()
+                .map(|kv| kv.key.as_str().to_owned())
+                .collect();
+            let missing: Vec<_> = required("span", instrument)
+                .difference(&keys)
+                .cloned()
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{} lacks required {missing:?}",
+                span.name
+            );
+        }
+    }
+
+    let exposition = prometheus().render();
+    for metric in [
+        "rpc_server_call_duration_seconds",
+        "rpc_client_call_duration_seconds",
+        "rpc_server_active_calls",
+        "rpc_client_active_calls",
+    ] {
+        let samples: Vec<_> = common::prom::samples(&exposition)
+            .into_iter()
+            .filter(|s| {
+                s.name == metric
+                    || s.name
+                        .strip_prefix(metric)
+                        .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest))
+            })
+            .collect();
+        assert!(!samples.is_empty(), "{metric} in {exposition}");
+        let emitted: BTreeSet<String> = samples
+            .iter()
+            .flat_map(|s| s.labels.keys().cloned())
+            .filter(|label| label != "le")
+            .collect();
+        let allowed = listed("metric", metric);
+        let unlisted: Vec<_> = emitted.difference(&allowed).collect();
+        assert!(
+            unlisted.is_empty(),
+            "{metric} has unlisted labels {unlisted:?}"
+        );
+        for sample in &samples {
+            let missing: Vec<_> = required("metric", metric)
+                .into_iter()
+                .filter(|label| !sample.labels.contains_key(label))
+                .collect();
+            assert!(missing.is_empty(), "{sample:?} lacks {missing:?}");
+        }
+    }
+
+    // The names the registry deprecated appear nowhere, in spans or labels.
+    let everything = format!("{all_spans:?}{exposition}");
+    for deprecated in [
+        "\"rpc.system\"",
+        "rpc.service",
+        "rpc.grpc.status_code",
+        "rpc.response.status_code",
+        "rpc_system=",
+        "rpc_service",
+        "rpc_grpc_status_code",
+        "rpc_response_status_code",
+    ] {
+        assert!(
+            !everything.contains(deprecated),
+            "{deprecated} is deprecated"
+        );
+    }
+}

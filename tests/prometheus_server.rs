@@ -7,6 +7,20 @@
 
 mod common;
 
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    dead_code,
+    clippy::all
+)]
+mod inventory {
+    include!("../examples/grpc/inventory.v1.rs");
+}
+#[path = "../examples/grpc/service.rs"]
+#[allow(dead_code)]
+mod service;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -223,4 +237,110 @@ async fn documented_queries_give_the_success_rate_and_latency() {
         (0.025..=0.05).contains(&fast),
         "30 ms requests fall in the 25-50 ms bucket: {fast}"
     );
+}
+
+/// The PromQL of the "gRPC, per method" section of docs/operations/observability.md: the
+/// lines of its first fenced block that are not comments.
+fn documented_grpc_queries() -> Vec<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations/observability.md");
+    let text = std::fs::read_to_string(path).unwrap();
+    let section = text
+        .split_once("### gRPC, per method")
+        .expect("the reference has a gRPC section")
+        .1;
+    let block = section
+        .split_once("```")
+        .and_then(|(_, rest)| rest.split_once('\n'))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the gRPC section has a query block")
+        .0;
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_grpc_query_returns_data_from_a_real_scrape() {
+    use inventory::inventory_client::InventoryClient;
+    use inventory::inventory_server::InventoryServer;
+    use inventory::{GetItemRequest, ListItemsRequest};
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_telemetry::metrics_layer::MetricsClientLayer;
+
+    let handle = prometheus();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(MetricsLayer::new_for_grpc())
+            .add_service(InventoryServer::new(service::InventoryService::default()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut inventory = InventoryClient::new(
+        ServiceBuilder::new()
+            .layer(MetricsClientLayer::new_for_grpc().target(&addr.to_string()))
+            .service(channel.clone()),
+    );
+    let metrics =
+        serve(Router::new().route("/metrics", get(move || async move { handle.render() }))).await;
+    let client = client();
+
+    // Successes, a caller's NOT_FOUND, a stream that fails in its trailers, a stream the
+    // client ends early, and a method the server does not have.
+    for sku in ["sku-1", "sku-2", "sku-404"] {
+        let _ = inventory.get_item(GetItemRequest { sku: sku.into() }).await;
+    }
+    let mut failing = inventory
+        .list_items(ListItemsRequest {
+            limit: 5,
+            fail_after: 2,
+            delay_ms: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Ok(Some(_)) = failing.message().await {}
+    let mut ended = inventory
+        .list_items(ListItemsRequest {
+            limit: 100,
+            fail_after: 0,
+            delay_ms: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ended.message().await.unwrap();
+    drop(ended);
+    let scan = http::Request::post("/made.up.Service/Method")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    channel.oneshot(scan).await.unwrap();
+
+    let server = PrometheusServer::start(metrics);
+    let queries = documented_grpc_queries();
+    assert!(queries.len() >= 8, "{queries:?}");
+    for query in &queries {
+        // Each needs two scrapes of the same series to give a rate: wait for it, bounded.
+        let result = server.wait_for(&client, query, |r| !r.is_empty()).await;
+        assert!(!result.is_empty(), "{query}");
+    }
+    let unknown = server
+        .wait_for(
+            &client,
+            r#"sum(rpc_server_call_duration_seconds_count{rpc_method="_OTHER",rpc_status_code="UNIMPLEMENTED"})"#,
+            |r| !r.is_empty(),
+        )
+        .await;
+    assert!(scalar(&unknown[0]) >= 1.0);
 }

@@ -298,3 +298,44 @@ async fn the_load_server_answers_in_flight_requests_and_exits_0_on_sigterm() {
     assert_eq!(server.exit_code().await, Some(0), "{:#?}", server.seen());
     assert!(server.seen().iter().any(|l| l == "stopped"));
 }
+
+/// The sequence inside this test process: a real SIGINT starts it, a real SIGTERM during the
+/// drain ends the drain early. (Once the sequence is built its handlers catch both signals, so
+/// they do not end the test process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_starts_the_sequence_and_a_second_one_ends_the_drain() {
+    use tower_telemetry::health::{Health, Shutdown};
+    let health = Health::builder().build();
+    let shutdown = Shutdown::builder()
+        .health(health.clone())
+        .drain_from_env(false)
+        .drain(Duration::from_secs(600))
+        .build();
+    assert_eq!(shutdown.drain(), Duration::from_secs(600));
+    assert!(format!("{shutdown:?}").contains("Running"));
+    assert!(health.report().await.ready);
+    let me = std::process::id().to_string();
+    let kill = |signal: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([signal, me.as_str()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    kill("-INT");
+    tokio::time::timeout(Duration::from_secs(10), shutdown.draining())
+        .await
+        .expect("SIGINT starts the shutdown");
+    let report = health.report().await;
+    assert!(
+        !report.ready && !report.accepting,
+        "not ready while draining"
+    );
+    kill("-TERM");
+    tokio::time::timeout(Duration::from_secs(10), shutdown.stopping())
+        .await
+        .expect("a second signal ends the 600 s drain");
+    assert!(format!("{shutdown:?}").contains("Stopped"));
+}

@@ -11,12 +11,15 @@
 //! What to look at:
 //! - the server's JSON logs: each call has a `correlation_id` (the client's, sent in metadata)
 //!   and a `trace_id` shared with the client's logs;
-//! - `curl -s 127.0.0.1:9465/metrics`: `rpc_server_call_duration_seconds` by `rpc_service`,
-//!   `rpc_method` and `rpc_grpc_status_code`; the NOT_FOUND call has no `error_type` (the
-//!   caller's mistake), the stream that ends with UNAVAILABLE in its trailers has
-//!   `error_type="14"`;
+//! - `curl -s 127.0.0.1:9465/metrics`: `rpc_server_call_duration_seconds` by `rpc_system_name`,
+//!   `rpc_method` (`inventory.v1.Inventory/GetItem`) and `rpc_status_code` (`OK`,
+//!   `NOT_FOUND`, ...), per the current OpenTelemetry RPC conventions; the NOT_FOUND call has
+//!   no `error_type` (the caller's mistake), the stream that ends with UNAVAILABLE in its
+//!   trailers has `error_type="UNAVAILABLE"`;
 //! - the standard gRPC health service: `grpc.health.v1.Health/Check` answers SERVING for
-//!   `inventory.v1.Inventory`, driven by the same checks as HTTP readiness;
+//!   `inventory.v1.Inventory`, driven by the same checks as HTTP readiness, and turns
+//!   NOT_SERVING on SIGTERM or Ctrl-C, `SHUTDOWN_DRAIN_MS` (default 5000) before the server
+//!   stops; health checks are in neither the spans nor the metrics;
 //! - with `OTEL_EXPORTER_OTLP_ENDPOINT` set for both, one trace per call: the client's
 //!   `inventory.v1.Inventory/GetItem` CLIENT span and the server's SERVER span under it.
 //!
@@ -147,10 +150,13 @@ async fn client() -> Result<(), Box<dyn std::error::Error>> {
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
+    // The channel adds its origin below these layers: they learn the target from us, for
+    // `server.address` and `server.port`.
+    let target = addr.to_string();
     let channel = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
-        .layer(TraceClientLayer::new_for_grpc())
-        .layer(MetricsClientLayer::new_for_grpc())
+        .layer(TraceClientLayer::new_for_grpc().target(&target))
+        .layer(MetricsClientLayer::new_for_grpc().target(&target))
         .service(channel);
     let mut client = InventoryClient::new(channel);
 

@@ -318,12 +318,3 @@ impl Stream for WatchStream {
         }
     }
 }
-
-impl fmt::Debug for WatchStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WatchStream")
-            .field("name", &self.name)
-            .field("last", &self.last)
-            .finish_non_exhaustive()
-    }
-}
