@@ -748,3 +748,144 @@ async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_methods_decide_alone_and_absolute_uris_name_the_server() {
+    prometheus();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let only_get = ["inventory.v1.Inventory/GetItem"];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .layer(
+                ServiceBuilder::new()
+                    .layer(
+                        TraceLayer::with_tracer(provider.tracer("server"))
+                            .grpc()
+                            .recognized_methods(only_get),
+                    )
+                    .layer(MetricsLayer::new_for_grpc().recognized_methods(only_get)),
+            )
+            .add_service(InventoryServer::new(service::InventoryService::default()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    // `with_origin`: absolute URIs reach the layers, which take the server from them.
+    let origin: http::Uri = format!("http://{addr}").parse().unwrap();
+    let mut absolute = InventoryClient::with_origin(
+        ServiceBuilder::new()
+            .layer(
+                TraceClientLayer::with_tracer(provider.tracer("client"))
+                    .grpc()
+                    .recognized_methods([SERVICE]),
+            )
+            .layer(MetricsClientLayer::new_for_grpc().recognized_methods([SERVICE]))
+            .service(channel.clone()),
+        origin,
+    );
+    // Path-only URIs and no target: no server; a list that does not name the method.
+    let mut elsewhere = InventoryClient::new(
+        ServiceBuilder::new()
+            .layer(
+                TraceClientLayer::with_tracer(provider.tracer("elsewhere"))
+                    .grpc()
+                    .recognized_methods(["other.v1.Other"]),
+            )
+            .service(channel),
+    );
+    absolute
+        .get_item(GetItemRequest {
+            sku: "sku-1".into(),
+        })
+        .await
+        .unwrap();
+    let mut stream = absolute
+        .list_items(ListItemsRequest {
+            limit: 1,
+            fail_after: 0,
+            delay_ms: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while stream.message().await.unwrap().is_some() {}
+    elsewhere
+        .get_item(GetItemRequest {
+            sku: "sku-2".into(),
+        })
+        .await
+        .unwrap();
+
+    let spans = || exporter.get_finished_spans().unwrap();
+    for _ in 0..200 {
+        if spans().len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let spans = spans();
+    let find = |kind: SpanKind, what: &dyn Fn(&SpanData) -> bool| {
+        spans
+            .iter()
+            .find(|s| s.span_kind == kind && what(s))
+            .unwrap_or_else(|| panic!("no such {kind:?} span in {spans:#?}"))
+    };
+    let get = find(SpanKind::Server, &|s| {
+        s.name == "inventory.v1.Inventory/GetItem"
+    });
+    assert_eq!(attr(get, "rpc.method_original"), None);
+    // Answered, but not listed: `_OTHER`, whatever the answer.
+    let list = find(SpanKind::Server, &|s| s.name == "grpc");
+    assert_eq!(attr(list, "rpc.method"), text("_OTHER"));
+    assert_eq!(
+        attr(list, "rpc.method_original"),
+        text("inventory.v1.Inventory/ListItems")
+    );
+    assert_eq!(attr(list, "rpc.status_code"), text("OK"));
+    let client = find(SpanKind::Client, &|s| {
+        s.name == "inventory.v1.Inventory/ListItems"
+    });
+    assert_eq!(attr(client, "server.address"), text("127.0.0.1"));
+    assert_eq!(
+        attr(client, "server.port"),
+        Some(Value::I64(i64::from(addr.port())))
+    );
+    let unlisted = find(SpanKind::Client, &|s| s.name == "grpc");
+    assert_eq!(attr(unlisted, "rpc.method"), text("_OTHER"));
+    assert_eq!(
+        attr(unlisted, "rpc.method_original"),
+        text("inventory.v1.Inventory/GetItem")
+    );
+    assert_eq!(attr(unlisted, "server.address"), None, "nothing says which");
+
+    let port = addr.port().to_string();
+    eventually("the labels follow the lists and the URI", || {
+        value(
+            "rpc_server_call_duration_seconds_count",
+            &[
+                ("rpc_system_name", "grpc"),
+                ("rpc_method", "_OTHER"),
+                ("rpc_status_code", "OK"),
+            ],
+        ) >= Some(1.0)
+            && value(
+                "rpc_client_call_duration_seconds_count",
+                &[
+                    ("rpc_system_name", "grpc"),
+                    ("rpc_method", "inventory.v1.Inventory/ListItems"),
+                    ("rpc_status_code", "OK"),
+                    ("server_address", "127.0.0.1"),
+                    ("server_port", port.as_str()),
+                ],
+            ) >= Some(1.0)
+    })
+    .await;
+}

@@ -339,3 +339,25 @@ async fn a_signal_starts_the_sequence_and_a_second_one_ends_the_drain() {
         .expect("a second signal ends the 600 s drain");
     assert!(format!("{shutdown:?}").contains("Stopped"));
 }
+
+/// `Shutdown::new`: signals and the default drain; `trigger` starts the sequence and, called
+/// again, ends the drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_starts_the_sequence_and_ends_the_drain() {
+    use tower_telemetry::health::{DEFAULT_DRAIN, Health, Shutdown};
+    let health = Health::builder().build();
+    let shutdown = Shutdown::new(&health);
+    if std::env::var_os("SHUTDOWN_DRAIN_MS").is_none() {
+        assert_eq!(shutdown.drain(), DEFAULT_DRAIN);
+    }
+    let draining = shutdown.draining();
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(10), draining)
+        .await
+        .expect("trigger starts the shutdown");
+    assert!(!health.report().await.ready);
+    shutdown.clone().trigger();
+    tokio::time::timeout(Duration::from_secs(10), shutdown.stopping())
+        .await
+        .expect("a second trigger ends the drain");
+}

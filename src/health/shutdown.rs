@@ -178,19 +178,11 @@ impl ShutdownBuilder {
     /// Installs the signal handlers and starts waiting for the first signal. Call it inside a
     /// Tokio runtime.
     pub fn build(self) -> Shutdown {
-        let drain = match self
+        let from_env = self
             .drain_from_env
-            .then(|| std::env::var(SHUTDOWN_DRAIN_MS))
-        {
-            Some(Ok(value)) => match value.trim().parse::<u64>() {
-                Ok(ms) => Duration::from_millis(ms),
-                Err(_) => {
-                    tracing::warn!(target: "tower_telemetry::shutdown", %value, "SHUTDOWN_DRAIN_MS is not a whole number of milliseconds; using the default");
-                    self.drain
-                }
-            },
-            _ => self.drain,
-        };
+            .then(|| std::env::var(SHUTDOWN_DRAIN_MS).ok())
+            .flatten();
+        let drain = drain_of(from_env.as_deref(), self.drain);
         let inner = Arc::new(Inner {
             stage: watch::Sender::new(Stage::Running),
             trigger: Notify::new(),
@@ -203,6 +195,21 @@ impl ShutdownBuilder {
         };
         tokio::spawn(run(Arc::clone(&inner), self.health, signals));
         Shutdown { inner }
+    }
+}
+
+/// The drain [`SHUTDOWN_DRAIN_MS`] asks for, if it is set to a whole number of milliseconds,
+/// else `default`.
+fn drain_of(from_env: Option<&str>, default: Duration) -> Duration {
+    let Some(value) = from_env else {
+        return default;
+    };
+    match value.trim().parse::<u64>() {
+        Ok(ms) => Duration::from_millis(ms),
+        Err(_) => {
+            tracing::warn!(target: "tower_telemetry::shutdown", %value, "SHUTDOWN_DRAIN_MS is not a whole number of milliseconds; using the default");
+            default
+        }
     }
 }
 
@@ -288,5 +295,21 @@ impl Signals {
             return "SIGINT";
         }
         std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_wins_when_it_is_a_whole_number_of_milliseconds() {
+        let default = Duration::from_secs(5);
+        assert_eq!(drain_of(None, default), default);
+        assert_eq!(drain_of(Some("1500"), default), Duration::from_millis(1500));
+        assert_eq!(drain_of(Some(" 0 "), default), Duration::ZERO);
+        for bad in ["", "1.5", "-1", "5s", "99999999999999999999"] {
+            assert_eq!(drain_of(Some(bad), default), default, "{bad:?}");
+        }
     }
 }

@@ -186,6 +186,13 @@ mod tests {
         });
         let text = handle.render();
         assert!(text.contains(r#"error_type="core::fmt::Error""#), "{text}");
+        let part = metrics::with_local_recorder(&recorder, || {
+            Part(start(&MetricsLayer::new().shared, &Request::new(()), None))
+        });
+        assert_eq!(
+            format!("{part:?}"),
+            "Part(Some(Record { side: Server, .. }))"
+        );
         assert!(!text.contains("http_client_request_duration"), "{text}");
     }
 }
