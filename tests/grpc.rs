@@ -7,16 +7,7 @@
 
 mod common;
 
-#[allow(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    dead_code,
-    clippy::all
-)]
-mod inventory {
-    include!("../examples/grpc/inventory.v1.rs");
-}
+mod inventory;
 #[path = "../examples/grpc/service.rs"]
 #[allow(dead_code)]
 mod service;
@@ -410,11 +401,13 @@ async fn a_caller_that_drops_the_response_future_is_no_failure() {
         h.client_calls("GetItem", "CANCELLED", None) >= Some(1.0)
     })
     .await;
-    let spans = h.named("inventory.v1.Inventory/GetItem", 1).await;
-    let client = spans
-        .iter()
-        .find(|s| s.span_kind == SpanKind::Client)
-        .unwrap();
+    let spans = h
+        .exporter_spans_with(
+            |s| s.span_kind == SpanKind::Client && s.name == "inventory.v1.Inventory/GetItem",
+            1,
+        )
+        .await;
+    let client = &spans[0];
     assert_eq!(attr(client, "rpc.status_code"), text("CANCELLED"));
     assert_eq!(client.status, SpanStatus::Unset);
 }
@@ -601,6 +594,28 @@ fn emitted_list() -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// Asserts that each of `items` (a name and the keys it carries) carries only `allowed` keys
+/// and every `required` one.
+fn assert_listed(
+    what: &str,
+    items: &[(String, std::collections::BTreeSet<String>)],
+    allowed: &std::collections::BTreeSet<String>,
+    required: &std::collections::BTreeSet<String>,
+) {
+    for (name, keys) in items {
+        let unlisted: Vec<_> = keys.difference(allowed).collect();
+        assert!(
+            unlisted.is_empty(),
+            "{what}: {name} carries unlisted {unlisted:?}"
+        );
+        let missing: Vec<_> = required.difference(keys).collect();
+        assert!(
+            missing.is_empty(),
+            "{what}: {name} lacks required {missing:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
     use std::collections::BTreeSet;
@@ -665,32 +680,19 @@ async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
             .filter(|s| s.span_kind == kind && (s.name.starts_with(SERVICE) || s.name == "grpc"))
             .collect();
         assert!(!mine.is_empty(), "{instrument} spans: {spans:#?}");
-        let emitted: BTreeSet<String> = mine
+        let items: Vec<(String, BTreeSet<String>)> = mine
             .iter()
-            .flat_map(|s| s.attributes.iter().map(|kv| kv.key.as_str().to_owned()))
+            .map(|s| {
+                let keys = s.attributes.iter().map(|kv| kv.key.as_str().to_owned());
+                (s.name.to_string(), keys.collect())
+            })
             .collect();
-        let allowed = listed("span", instrument);
-        let unlisted: Vec<_> = emitted.difference(&allowed).collect();
-        assert!(
-            unlisted.is_empty(),
-            "{instrument} spans emit unlisted {unlisted:?}"
+        assert_listed(
+            &format!("{instrument} spans"),
+            &items,
+            &listed("span", instrument),
+            &required("span", instrument),
         );
-        for span in &mine {
-            let keys: BTreeSet<String> = span
-                .attributes
-                .iter()
-                .map(|kv| kv.key.as_str().to_owned())
-                .collect();
-            let missing: Vec<_> = required("span", instrument)
-                .difference(&keys)
-                .cloned()
-                .collect();
-            assert!(
-                missing.is_empty(),
-                "{} lacks required {missing:?}",
-                span.name
-            );
-        }
     }
 
     let exposition = prometheus().render();
@@ -710,24 +712,19 @@ async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
             })
             .collect();
         assert!(!samples.is_empty(), "{metric} in {exposition}");
-        let emitted: BTreeSet<String> = samples
+        let items: Vec<(String, BTreeSet<String>)> = samples
             .iter()
-            .flat_map(|s| s.labels.keys().cloned())
-            .filter(|label| label != "le")
+            .map(|s| {
+                let labels = s.labels.keys().filter(|label| *label != "le").cloned();
+                (format!("{s:?}"), labels.collect())
+            })
             .collect();
-        let allowed = listed("metric", metric);
-        let unlisted: Vec<_> = emitted.difference(&allowed).collect();
-        assert!(
-            unlisted.is_empty(),
-            "{metric} has unlisted labels {unlisted:?}"
+        assert_listed(
+            metric,
+            &items,
+            &listed("metric", metric),
+            &required("metric", metric),
         );
-        for sample in &samples {
-            let missing: Vec<_> = required("metric", metric)
-                .into_iter()
-                .filter(|label| !sample.labels.contains_key(label))
-                .collect();
-            assert!(missing.is_empty(), "{sample:?} lacks {missing:?}");
-        }
     }
 
     // The names the registry deprecated appear nowhere, in spans or labels.

@@ -7,16 +7,7 @@
 
 mod common;
 
-#[allow(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    dead_code,
-    clippy::all
-)]
-mod inventory {
-    include!("../examples/grpc/inventory.v1.rs");
-}
+mod inventory;
 #[path = "../examples/grpc/service.rs"]
 #[allow(dead_code)]
 mod service;
