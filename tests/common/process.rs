@@ -59,7 +59,16 @@ pub struct Example {
 impl Example {
     /// Starts example `name` with `args` and `env`.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = tokio::process::Command::new(example(name))
+        let mut command = tokio::process::Command::new(example(name));
+        // Under a coverage build the example is instrumented too, and writes its profile when
+        // it exits: into the target directory, not the working tree.
+        if std::env::var_os("LLVM_PROFILE_FILE").is_none() {
+            command.env(
+                "LLVM_PROFILE_FILE",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/example-%p-%m.profraw"),
+            );
+        }
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
