@@ -239,6 +239,12 @@ async fn unary_calls_follow_the_rpc_conventions() {
         Some(Value::I64(i64::from(h.addr.port())))
     );
     assert_eq!(attr(server_ok, "error.type"), None, "only on failures");
+    assert_eq!(
+        attr(server_ok, "network.peer.address"),
+        text("127.0.0.1"),
+        "the connection's peer, from tonic (feature `tonic`)"
+    );
+    assert!(matches!(attr(server_ok, "network.peer.port"), Some(Value::I64(port)) if port > 0));
     for deprecated in [
         "rpc.system",
         "rpc.service",

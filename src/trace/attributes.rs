@@ -164,6 +164,22 @@ pub(crate) fn grpc_server_request<B>(
     if let Some((host, port)) = server_address(request.uri(), request.headers(), scheme) {
         push_server(&mut attributes, host, port);
     }
+    // The peer of the connection, as tonic's server records it for each request.
+    #[cfg(feature = "tonic")]
+    if let Some(peer) = request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(tonic::transport::server::TcpConnectInfo::remote_addr)
+    {
+        attributes.push(KeyValue::new(
+            semconv::NETWORK_PEER_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        attributes.push(KeyValue::new(
+            semconv::NETWORK_PEER_PORT,
+            i64::from(peer.port()),
+        ));
+    }
     #[cfg(feature = "correlation")]
     if let Some(id) = request.extensions().get::<crate::CorrelationId>() {
         attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
