@@ -501,3 +501,45 @@ async fn the_grpc_projects_own_health_client_agrees() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_change_during_a_slow_check_is_published_at_once() {
+    let slow = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (is_slow, has_started) = (Arc::clone(&slow), Arc::clone(&started));
+    let health = Health::builder()
+        .check(
+            Check::new("slow", move || {
+                let slow = is_slow.load(Ordering::SeqCst);
+                let started = Arc::clone(&has_started);
+                async move {
+                    if slow {
+                        started.notify_one();
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    Ok::<_, String>(())
+                }
+            })
+            .timeout(Duration::from_secs(60)),
+        )
+        .cache_for(Duration::ZERO)
+        .build();
+    let every = Duration::from_secs(3);
+    let (_service, mut client, _shutdown) = grpc_health(&health, every).await;
+    let mut watch = client.watch(named("")).await.unwrap().into_inner();
+    assert_eq!(next(&mut watch).await, ServingStatus::Serving);
+    // The next tick's check takes 30 s; while it runs, the service stops taking traffic.
+    slow.store(true, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(20), started.notified())
+        .await
+        .expect("a tick runs the slow check");
+    health.set_ready(false);
+    // Well before the next tick (3 s away) and the end of the check (30 s away).
+    let message = tokio::time::timeout(Duration::from_millis(1500), watch.message())
+        .await
+        .expect("NOT_SERVING is published at once");
+    assert_eq!(
+        message.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
+}

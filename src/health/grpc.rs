@@ -142,22 +142,33 @@ async fn keep_up_to_date(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is now, and that report is already published
+    // Whether to wait for the next tick or change; not after a change that interrupted checks.
+    let mut wait = true;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = lifecycle.changed() => {
-                if changed.is_err() {
-                    return;
+        if wait {
+            tokio::select! {
+                _ = tick.tick() => {}
+                changed = lifecycle.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
                 }
             }
         }
+        wait = true;
         let now = *lifecycle.borrow_and_update();
         let serving = if now.accepts() {
-            // A change of the lifecycle while the checks run wins: shutdown must not wait for
-            // a slow check.
+            // A change of the lifecycle while the checks run wins at once: shutdown must not
+            // wait for a slow check.
             tokio::select! {
                 report = health.report() => report.ready,
-                _ = lifecycle.changed() => continue,
+                changed = lifecycle.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    wait = false;
+                    continue;
+                }
             }
         } else {
             false
