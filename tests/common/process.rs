@@ -142,8 +142,11 @@ impl Example {
                 )
             })
             .unwrap();
-        // What it wrote after the last line asked for, for the failure messages.
-        while let Ok(line) = self.lines.try_recv() {
+        // Everything it wrote to the end of its output (the reader stops at end of file,
+        // which follows the exit), for the assertions and the failure messages.
+        while let Ok(Some(line)) =
+            tokio::time::timeout(Duration::from_secs(10), self.lines.recv()).await
+        {
             self.seen.push(line);
         }
         status.code()
