@@ -30,6 +30,9 @@ use tower_telemetry::MetricsLayer;
 const SUCCESS_RATE: &str = r#"sum(rate(http_server_request_duration_seconds_count{error_type=""}[5m])) / sum(rate(http_server_request_duration_seconds_count[5m]))"#;
 const P50_BY_ROUTE: &str = r#"histogram_quantile(0.5, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[5m])))"#;
 
+/// Samples per duration series over the last minute, the fewest: each scrape adds one.
+const SCRAPES: &str = "min(count_over_time(http_server_request_duration_seconds_count[1m]))";
+
 /// Stops Prometheus and removes its files, however the test ends.
 struct PrometheusServer {
     child: Child,
@@ -113,6 +116,21 @@ impl PrometheusServer {
         })
     }
 
+    /// The fewest samples any of the server's duration series has had in the last minute: how
+    /// many scrapes every series has been through.
+    async fn scrapes(&self, client: &HttpClient) -> f64 {
+        let result = self.wait_for(client, SCRAPES, |r| !r.is_empty()).await;
+        scalar(&result[0])
+    }
+
+    /// Waits (at most 30 s) until every duration series has been scraped `count` times.
+    async fn wait_for_scrapes(&self, client: &HttpClient, count: f64) {
+        self.wait_for(client, SCRAPES, |r| {
+            r.first().is_some_and(|s| scalar(s) >= count)
+        })
+        .await;
+    }
+
     /// Polls `query` (at most 30 s) until `accept` holds for its result.
     async fn wait_for(
         &self,
@@ -183,7 +201,7 @@ async fn documented_queries_give_the_success_rate_and_latency() {
             |r| r.first().is_some_and(|s| scalar(s) >= 2.0),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.wait_for_scrapes(&client, 2.0).await;
 
     // The known mix: 30 successes, 10 failures.
     let mut calls = tokio::task::JoinSet::new();
@@ -206,7 +224,9 @@ async fn documented_queries_give_the_success_rate_and_latency() {
             |r| r.first().is_some_and(|s| scalar(s) == 42.0),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // One more scrape of every series after the last request.
+    let seen = server.scrapes(&client).await;
+    server.wait_for_scrapes(&client, seen + 1.0).await;
     let rate = server
         .wait_for(&client, SUCCESS_RATE, |r| !r.is_empty())
         .await;
