@@ -49,10 +49,15 @@ struct Harness {
     channel: Channel,
     addr: SocketAddr,
     exporter: InMemorySpanExporter,
-    _provider: SdkTracerProvider,
+    provider: SdkTracerProvider,
 }
 
 async fn harness(lookup: Option<service::Lookup>) -> Harness {
+    harness_with(lookup, None).await
+}
+
+/// The harness, with the server's layers recognizing only `recognized` methods when given.
+async fn harness_with(lookup: Option<service::Lookup>, recognized: Option<&[&str]>) -> Harness {
     capture_logs();
     prometheus();
     let exporter = InMemorySpanExporter::default();
@@ -66,8 +71,18 @@ async fn harness(lookup: Option<service::Lookup>) -> Harness {
             .layer(
                 ServiceBuilder::new()
                     .layer(CorrelationLayer::new())
-                    .layer(TraceLayer::with_tracer(provider.tracer("server")).grpc())
-                    .layer(MetricsLayer::new_for_grpc()),
+                    .layer(match recognized {
+                        Some(methods) => TraceLayer::with_tracer(provider.tracer("server"))
+                            .grpc()
+                            .recognized_methods(methods.iter().copied()),
+                        None => TraceLayer::with_tracer(provider.tracer("server")).grpc(),
+                    })
+                    .layer(match recognized {
+                        Some(methods) => {
+                            MetricsLayer::new_for_grpc().recognized_methods(methods.iter().copied())
+                        }
+                        None => MetricsLayer::new_for_grpc(),
+                    }),
             )
             .add_service(InventoryServer::new(service::InventoryService { lookup }))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
@@ -92,7 +107,7 @@ async fn harness(lookup: Option<service::Lookup>) -> Harness {
         channel,
         addr,
         exporter,
-        _provider: provider,
+        provider,
     }
 }
 
@@ -113,23 +128,19 @@ impl Harness {
         wanted: impl Fn(&SpanData) -> bool,
         count: usize,
     ) -> Vec<SpanData> {
-        for _ in 0..200 {
-            let spans: Vec<_> = self
+        let mut spans = Vec::new();
+        until(&format!("{count} such spans"), async || {
+            spans = self
                 .exporter
                 .get_finished_spans()
                 .unwrap()
                 .into_iter()
                 .filter(|s| wanted(s))
                 .collect();
-            if spans.len() >= count {
-                return spans;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "fewer than {count} such spans among {:#?}",
-            self.exporter.get_finished_spans().unwrap()
-        );
+            spans.len() >= count
+        })
+        .await;
+        spans
     }
 }
 
@@ -175,13 +186,7 @@ fn text(value: &str) -> Option<Value> {
 
 /// The tests share one recorder: each waits for its own increments.
 async fn eventually(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not happen within 10 s");
+    until(what, async || check()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -754,33 +759,9 @@ async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_methods_decide_alone_and_absolute_uris_name_the_server() {
-    prometheus();
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
     let only_get = ["inventory.v1.Inventory/GetItem"];
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        Server::builder()
-            .layer(
-                ServiceBuilder::new()
-                    .layer(
-                        TraceLayer::with_tracer(provider.tracer("server"))
-                            .grpc()
-                            .recognized_methods(only_get),
-                    )
-                    .layer(MetricsLayer::new_for_grpc().recognized_methods(only_get)),
-            )
-            .add_service(InventoryServer::new(service::InventoryService::default()))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let h = harness_with(None, Some(&only_get)).await;
+    let (addr, channel, provider) = (h.addr, h.channel.clone(), &h.provider);
     // `with_origin`: absolute URIs reach the layers, which take the server from them.
     let origin: http::Uri = format!("http://{addr}").parse().unwrap();
     let mut absolute = InventoryClient::with_origin(
@@ -827,14 +808,7 @@ async fn configured_methods_decide_alone_and_absolute_uris_name_the_server() {
         .await
         .unwrap();
 
-    let spans = || exporter.get_finished_spans().unwrap();
-    for _ in 0..200 {
-        if spans().len() >= 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let spans = spans();
+    let spans = h.exporter_spans_with(|_| true, 5).await;
     let find = |kind: SpanKind, what: &dyn Fn(&SpanData) -> bool| {
         spans
             .iter()

@@ -26,13 +26,10 @@ async fn get(addr: &str, path: &str) -> (u16, String) {
 
 /// Asks `/readyz` until it answers 503, at most 10 s.
 async fn until_not_ready(addr: &str) {
-    for _ in 0..200 {
-        if get(addr, "/readyz").await.0 == 503 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/readyz did not answer 503 within 10 s of SIGTERM");
+    common::until("/readyz answering 503 after SIGTERM", async || {
+        get(addr, "/readyz").await.0 == 503
+    })
+    .await;
 }
 
 /// The server spans named `name` the collector received.
@@ -75,13 +72,10 @@ async fn the_quickstart_drains_answers_flushes_and_exits_0_on_sigterm() {
         .unwrap();
     let in_flight =
         r#"http_server_active_requests{http_request_method="POST",url_scheme="http"} 1"#;
-    for attempt in 0.. {
-        if get(&metrics, "/metrics").await.1.contains(in_flight) {
-            break;
-        }
-        assert!(attempt < 200, "the login is not in flight within 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::until("the login in flight", async || {
+        get(&metrics, "/metrics").await.1.contains(in_flight)
+    })
+    .await;
 
     quickstart.signal("TERM");
     until_not_ready(&addr).await;

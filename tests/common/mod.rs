@@ -164,6 +164,18 @@ pub async fn wait_for_line(id: &str, message: &str) -> Value {
     );
 }
 
+/// Waits (at most 10 s) until `happened` says the event came, asking every 50 ms; panics
+/// with `what` otherwise. The one way these tests wait for something they cannot be told of.
+pub async fn until(what: &str, mut happened: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if happened().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
 /// A response body that sends `chunks` chunks, `delay` apart; `usize::MAX` means forever.
 pub struct SlowBody {
     pub chunks: usize,
