@@ -267,7 +267,8 @@ impl Call {
             .is_some_and(|deadline| self.start.elapsed() + DEADLINE_SLACK >= deadline)
     }
 
-    fn method(&self) -> (&str, Option<&str>) {
+    /// `rpc.method` as known now, and `rpc.method_original` when that is `_OTHER`.
+    pub(crate) fn method(&self) -> (&str, Option<&str>) {
         let full = method_of(self.path.path());
         let known = self.known || full.is_some_and(|m| self.methods.knows(m));
         match full {

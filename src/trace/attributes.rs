@@ -133,9 +133,9 @@ pub(crate) fn push_rpc(attributes: &mut Vec<KeyValue>, call: &Call, client: bool
     match call.method_at_start() {
         Some(method) => attributes.push(KeyValue::new(rpc::METHOD, method.to_owned())),
         None if client => {
-            let outcome = call.dropped();
-            attributes.push(KeyValue::new(rpc::METHOD, crate::classify::OTHER));
-            if let Some(original) = outcome.original {
+            let (method, original) = call.method();
+            attributes.push(KeyValue::new(rpc::METHOD, method.to_owned()));
+            if let Some(original) = original {
                 attributes.push(KeyValue::new(rpc::METHOD_ORIGINAL, original.to_owned()));
             }
         }
