@@ -68,6 +68,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tracing::Instrument;
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
 use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
@@ -220,16 +221,32 @@ async fn get_user(
 
 /// `GET /users/{id}/summary`: fetches `/users/{id}` from this same service over HTTP. The
 /// outbound request carries this request's correlation ID without any code here passing it.
+///
+/// The handler's own spans (`user_summary`, and `fetch_user` around the outbound call) are
+/// exported with the crate's: the trace reads SERVER `GET /users/{id}/summary` → `user_summary`
+/// → `fetch_user` → CLIENT `GET` → SERVER `GET /users/{id}`.
+#[tracing::instrument(skip_all, fields(user.id = id))]
 async fn user_summary(
     State(state): State<AppState>,
     Path(id): Path<u32>,
     correlation_id: CorrelationId,
 ) -> Result<Json<Value>, StatusCode> {
     tracing::info!(user.id = id, "building summary");
+    let user = fetch_user(&state, id)
+        .instrument(tracing::info_span!("fetch_user", user.id = id))
+        .await?;
+    Ok(Json(json!({
+        "user": user,
+        "correlation_id": correlation_id.as_str(),
+    })))
+}
+
+/// Calls this service's own `GET /users/{id}` through the instrumented client.
+async fn fetch_user(state: &AppState, id: u32) -> Result<Value, StatusCode> {
     let request = http::Request::get(format!("{}/users/{id}", state.base))
         .body(Empty::new())
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    let response = state.client.oneshot(request).await.map_err(|err| {
+    let response = state.client.clone().oneshot(request).await.map_err(|err| {
         tracing::error!(error = %err, "outbound call failed");
         StatusCode::BAD_GATEWAY
     })?;
@@ -242,11 +259,7 @@ async fn user_summary(
         .await
         .map_err(|_| StatusCode::BAD_GATEWAY)?
         .to_bytes();
-    let user: Value = serde_json::from_slice(&body).map_err(|_| StatusCode::BAD_GATEWAY)?;
-    Ok(Json(json!({
-        "user": user,
-        "correlation_id": correlation_id.as_str(),
-    })))
+    serde_json::from_slice(&body).map_err(|_| StatusCode::BAD_GATEWAY)
 }
 
 /// `POST /login`: the body is the password; `secret` lets you in, anything else is a 401 (the

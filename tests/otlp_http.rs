@@ -19,7 +19,7 @@ async fn a_server_span_reaches_the_collector_over_http() {
         .filter("info")
         .writer(|| Capture)
         .service_name("otlp-http-test")
-        .otlp_endpoint(format!("http://{}/v1/traces", collector.addr))
+        .otlp_endpoint(format!("http://{}", collector.addr))
         .otlp_protocol(OtlpProtocol::HttpProtobuf)
         .init()
         .unwrap();

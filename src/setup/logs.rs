@@ -128,3 +128,137 @@ impl Visit for LiftedFields {
         }
     }
 }
+
+/// Builds the logger provider that sends log records over OTLP to `target`, on `resource`.
+///
+/// Each record carries the trace and span IDs of the OpenTelemetry context current where it
+/// was logged (the SDK reads it: the server span, or the innermost bridged span), and the
+/// request's correlation ID as the `correlation_id` attribute.
+pub(crate) fn otlp_provider(
+    target: &super::otlp::Target,
+    resource: opentelemetry_sdk::Resource,
+    healths: &mut Vec<std::sync::Arc<super::otlp::ExportHealth>>,
+) -> Result<opentelemetry_sdk::logs::SdkLoggerProvider, SetupError> {
+    use super::otlp::{OtlpProtocol, in_runtime};
+    use opentelemetry_sdk::logs::{BatchConfigBuilder, BatchLogProcessor, SdkLoggerProvider};
+
+    let handle = super::runtime()?;
+    let exporter = in_runtime(&handle, || match target.protocol {
+        OtlpProtocol::Grpc => target
+            .tonic(opentelemetry_otlp::LogExporter::builder().with_tonic())
+            .build(),
+        OtlpProtocol::HttpProtobuf => target
+            .http(opentelemetry_otlp::LogExporter::builder().with_http())
+            .map_err(|err| {
+                opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string())
+            })?
+            .build(),
+    })
+    .map_err(|err| SetupError::new(format!("could not build the OTLP log exporter: {err}")))?;
+    let (capacity, batch) = super::traces::queue(super::otlp::Signal::Logs);
+    let health = target.health(capacity);
+    healths.push(std::sync::Arc::clone(&health));
+    let processor = BatchLogProcessor::builder(super::otlp::OnRuntime::new(
+        exporter,
+        handle,
+        std::sync::Arc::clone(&health),
+    ))
+    .with_batch_config(
+        BatchConfigBuilder::default()
+            .with_max_queue_size(capacity + batch)
+            .build(),
+    )
+    .build();
+    Ok(SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_log_processor(Accounted {
+            inner: processor,
+            health,
+        })
+        .build())
+}
+
+/// The batch log processor behind a queue that counts what it cannot take, adding the
+/// correlation ID of the request being handled to each record.
+#[derive(Debug)]
+struct Accounted {
+    inner: opentelemetry_sdk::logs::BatchLogProcessor,
+    health: std::sync::Arc<super::otlp::ExportHealth>,
+}
+
+impl opentelemetry_sdk::logs::LogProcessor for Accounted {
+    fn emit(
+        &self,
+        record: &mut opentelemetry_sdk::logs::SdkLogRecord,
+        scope: &opentelemetry::InstrumentationScope,
+    ) {
+        if !self.health.enqueue() {
+            return;
+        }
+        #[cfg(feature = "correlation")]
+        if let Some(id) = crate::correlation::CorrelationId::current() {
+            use opentelemetry::logs::LogRecord as _;
+            record.add_attribute("correlation_id", id.as_str().to_owned());
+        }
+        self.inner.emit(record, scope);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl<E> opentelemetry_sdk::logs::LogExporter for super::otlp::OnRuntime<E>
+where
+    E: opentelemetry_sdk::logs::LogExporter + 'static,
+{
+    fn export(
+        &self,
+        batch: opentelemetry_sdk::logs::LogBatch<'_>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        use opentelemetry_sdk::logs::LogBatch;
+        // The batch borrows the processor's buffer; the spawned export owns a copy.
+        let owned: Vec<_> = batch
+            .iter()
+            .map(|(record, scope)| (record.clone(), scope.clone()))
+            .collect();
+        let inner = std::sync::Arc::clone(&self.inner);
+        self.run(owned.len(), async move {
+            let borrowed: Vec<_> = owned.iter().map(|(record, scope)| (record, scope)).collect();
+            inner.export(LogBatch::new(&borrowed)).await
+        })
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        super::otlp::in_runtime(&self.handle, || self.inner.shutdown_with_timeout(timeout))
+    }
+
+    fn event_enabled(
+        &self,
+        level: opentelemetry::logs::Severity,
+        target: &str,
+        name: Option<&str>,
+    ) -> bool {
+        self.inner.event_enabled(level, target, name)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        if let Some(inner) = std::sync::Arc::get_mut(&mut self.inner) {
+            inner.set_resource(resource);
+        }
+    }
+}

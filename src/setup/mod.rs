@@ -64,20 +64,26 @@
 //! message: `INFO request{correlation_id=0190a5c8-...}: quickstart: loading user user=42`.
 
 mod logs;
+mod otlp;
 mod prometheus;
 mod traces;
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use metrics_exporter_prometheus::PrometheusHandle;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use self::traces::OtlpProtocol;
-use self::traces::{Endpoint, Export};
+pub use self::otlp::OtlpProtocol;
+use self::otlp::{Endpoint, Export, ExportHealth, Signal, Target};
 
 /// The log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,9 +115,12 @@ impl std::str::FromStr for LogFormat {
 pub struct Telemetry {
     format: LogFormat,
     filter: Option<String>,
+    traces_filter: Option<String>,
+    bridge: bool,
     writer: Option<BoxMakeWriter>,
     service_name: Option<String>,
-    export: Export,
+    traces: Export,
+    logs: Export,
     prometheus: bool,
     warnings: Vec<String>,
 }
@@ -121,8 +130,11 @@ impl fmt::Debug for Telemetry {
         f.debug_struct("Telemetry")
             .field("format", &self.format)
             .field("filter", &self.filter)
+            .field("traces_filter", &self.traces_filter)
+            .field("bridge", &self.bridge)
             .field("service_name", &self.service_name)
-            .field("export", &self.export)
+            .field("traces", &self.traces)
+            .field("logs", &self.logs)
             .finish_non_exhaustive()
     }
 }
@@ -131,23 +143,24 @@ impl Telemetry {
     /// Reads the configuration from the environment (see the [module docs](self)).
     pub fn from_env() -> Self {
         let mut warnings = Vec::new();
-        let format = match std::env::var("LOG_FORMAT") {
-            Ok(value) => value.parse().unwrap_or_else(|err: SetupError| {
+        let format = match otlp::var("LOG_FORMAT") {
+            Some(value) => value.parse().unwrap_or_else(|err: SetupError| {
                 warnings.push(err.to_string());
                 LogFormat::default()
             }),
-            Err(_) => LogFormat::default(),
+            None => LogFormat::default(),
         };
-        let filter = std::env::var("RUST_LOG")
-            .ok()
-            .filter(|f| !f.trim().is_empty());
-        let export = Export::from_env(&mut warnings);
+        let traces = Export::from_env(Signal::Traces, &mut warnings);
+        let logs = Export::from_env(Signal::Logs, &mut warnings);
         Self {
             format,
-            filter,
+            filter: otlp::var("RUST_LOG"),
+            traces_filter: otlp::var("TRACES_FILTER"),
+            bridge: true,
             writer: None,
             service_name: None,
-            export,
+            traces,
+            logs,
             prometheus: true,
             warnings,
         }
@@ -161,7 +174,9 @@ impl Telemetry {
         self
     }
 
-    /// Sets the filter directives (`EnvFilter` syntax), whatever `RUST_LOG` says.
+    /// Sets the filter directives (`EnvFilter` syntax) of the log lines and of the log records
+    /// exported over OTLP, whatever `RUST_LOG` says. It does not decide which spans are
+    /// exported: see [`Telemetry::traces_filter`].
     ///
     /// Whatever the filter, the directive `tower_telemetry::request=trace` is added: it enables
     /// the request span that carries `correlation_id`, `trace_id` and `span_id` (and no log
@@ -170,6 +185,29 @@ impl Telemetry {
     /// Defaults to `RUST_LOG`, else `info`.
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
+        self
+    }
+
+    /// Sets the filter directives (`EnvFilter` syntax) that choose which of the application's
+    /// `tracing` spans become OpenTelemetry spans, whatever `TRACES_FILTER` says.
+    ///
+    /// Separate from the log filter, so that `RUST_LOG=warn` quiets the console without
+    /// pruning the trace tree. The crate's own server and client spans do not go through it:
+    /// the layers make them directly.
+    ///
+    /// Defaults to `TRACES_FILTER`, else `info`.
+    pub fn traces_filter(mut self, directives: impl Into<String>) -> Self {
+        self.traces_filter = Some(directives.into());
+        self
+    }
+
+    /// Sets whether the application's `tracing` spans are exported as OpenTelemetry spans
+    /// (through `tracing-opentelemetry`, on the same tracer provider), when spans are exported
+    /// at all.
+    ///
+    /// Defaults to `true`.
+    pub fn bridge(mut self, bridge: bool) -> Self {
+        self.bridge = bridge;
         self
     }
 
@@ -192,21 +230,39 @@ impl Telemetry {
         self
     }
 
-    /// Exports spans to this endpoint, used as it is (for HTTP, the full URL, usually ending in
-    /// `/v1/traces`), whatever the environment says.
+    /// Exports spans and log records to this collector, whatever the environment says. The
+    /// URL is a base, like `OTEL_EXPORTER_OTLP_ENDPOINT`: for OTLP/HTTP the signal's path
+    /// (`/v1/traces`, `/v1/logs`) is appended; for gRPC it is used as it is.
     ///
     /// Defaults to the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables, else no export.
     pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.export.endpoint = Some(Endpoint::Exact(endpoint.into()));
+        let endpoint = endpoint.into();
+        self.traces.endpoint = Some(Endpoint::Base(endpoint.clone()));
+        self.logs.endpoint = Some(Endpoint::Base(endpoint));
         self
     }
 
-    /// Sets the OTLP transport, whatever the environment says.
+    /// Sets the OTLP transport of every signal, whatever the environment says.
     ///
     /// Defaults to the `OTEL_EXPORTER_OTLP_*PROTOCOL` variables, else
     /// [`OtlpProtocol::HttpProtobuf`].
     pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
-        self.export.protocol = protocol;
+        self.traces.protocol = protocol;
+        self.logs.protocol = protocol;
+        self
+    }
+
+    /// Sets whether log records are exported over OTLP when an endpoint is configured (log
+    /// lines on standard output stay).
+    ///
+    /// Defaults to `OTEL_LOGS_EXPORTER` (`otlp`, or `none` / `console` for no export), else
+    /// `true`.
+    pub fn otlp_logs(mut self, export: bool) -> Self {
+        if !export {
+            self.logs.endpoint = None;
+        } else if self.logs.endpoint.is_none() {
+            self.logs.endpoint = self.traces.endpoint.clone();
+        }
         self
     }
 
@@ -223,37 +279,92 @@ impl Telemetry {
     /// recorder as the global `metrics` recorder (render it with
     /// [`TelemetryGuard::prometheus`]).
     ///
-    /// Call it inside a Tokio runtime when spans are exported, and before building the layers.
-    /// Fails when the filter does not parse, when the exporter cannot be built, or when a
-    /// global subscriber or recorder is already installed.
+    /// Call it inside a Tokio runtime when anything is exported, and before building the
+    /// layers. Fails, with a message naming the variable, when a filter does not parse, when
+    /// an endpoint is not an `http://` or `https://` URL, when a TLS file cannot be read or
+    /// parsed, when an exporter cannot be built, or when a global subscriber or recorder is
+    /// already installed. Unreadable values that have a default (`LOG_FORMAT`, a protocol, a
+    /// timeout) are not fatal: the default is used and a warning logged.
     pub fn init(self) -> Result<TelemetryGuard, SetupError> {
-        let filter = logs::filter(self.filter.as_deref())?;
-        let provider = traces::provider(&self.export, self.service_name.as_deref())?;
+        let mut warnings = self.warnings;
+        let resource = resource(self.service_name.as_deref());
+        let trace_target = Target::resolve(Signal::Traces, &self.traces, &mut warnings)?;
+        let log_target = Target::resolve(Signal::Logs, &self.logs, &mut warnings)?;
+        let mut health = Vec::new();
+        let provider = traces::provider(trace_target.as_ref(), resource.clone(), &mut health)?;
+        let logger = log_target
+            .as_ref()
+            .map(|target| logs::otlp_provider(target, resource, &mut health))
+            .transpose()?;
+        let lines = logs::layers(self.format, self.writer)
+            .with_filter(logs::filter(self.filter.as_deref())?);
+        let bridge = match (&trace_target, self.bridge) {
+            (Some(_), true) => Some(
+                traces::bridge(&provider)
+                    .with_filter(traces::filter(self.traces_filter.as_deref())?),
+            ),
+            _ => None,
+        };
+        let appender = match &logger {
+            Some(logger) => Some(
+                opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logger)
+                    .with_filter(logs::filter(self.filter.as_deref())?),
+            ),
+            None => None,
+        };
         let prometheus = self.prometheus.then(prometheus::install).transpose()?;
         tracing_subscriber::Registry::default()
-            .with(logs::layers(self.format, self.writer))
-            .with(filter)
+            .with(lines)
+            .with(bridge)
+            .with(appender)
             .try_init()
             .map_err(|err| SetupError::new(format!("could not install the subscriber: {err}")))?;
         opentelemetry::global::set_tracer_provider(provider.clone());
-        for warning in self.warnings {
+        for warning in warnings {
             tracing::warn!(target: "tower_telemetry::setup", "{warning}; using the default");
         }
         let (prometheus, upkeep) = prometheus.unzip();
         Ok(TelemetryGuard {
             provider: Some(provider),
+            logger,
+            health,
             prometheus,
             _upkeep: upkeep,
         })
     }
 }
 
-/// Keeps the tracer provider alive; shutting it down (or dropping it) flushes the spans still
-/// queued for export.
+/// The resource of every signal: `service.name` from `OTEL_SERVICE_NAME`, else the name given
+/// in code; `OTEL_RESOURCE_ATTRIBUTES`; the SDK's own attributes.
+fn resource(service_name: Option<&str>) -> Resource {
+    let mut resource = Resource::builder();
+    // OTEL_SERVICE_NAME, read by the resource builder, wins over the name given in code.
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none()
+        && let Some(name) = service_name
+    {
+        resource = resource.with_service_name(name.to_owned());
+    }
+    resource.build()
+}
+
+/// The Tokio runtime the exporters run their connections on.
+fn runtime() -> Result<tokio::runtime::Handle, SetupError> {
+    tokio::runtime::Handle::try_current().map_err(|_| {
+        SetupError::new("exporting over OTLP needs a Tokio runtime: call init() inside one".to_owned())
+    })
+}
+
+/// How long [`TelemetryGuard::shutdown`] waits for each signal's last export.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keeps the providers alive; shutting them down (or dropping the guard) flushes the spans
+/// and log records still queued for export.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the tracer provider down"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    logger: Option<SdkLoggerProvider>,
+    health: Vec<Arc<ExportHealth>>,
     prometheus: Option<PrometheusHandle>,
     _upkeep: Option<prometheus::Upkeep>,
 }
@@ -265,30 +376,54 @@ impl TelemetryGuard {
         self.provider.as_ref()
     }
 
+    /// The logger provider exporting log records over OTLP, when it is configured.
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logger.as_ref()
+    }
+
     /// The Prometheus recorder's handle: `render()` gives the text exposition to serve on
     /// `GET /metrics`. `None` when [`Telemetry::prometheus`] turned it off.
     pub fn prometheus(&self) -> Option<&PrometheusHandle> {
         self.prometheus.as_ref()
     }
 
-    /// Flushes the queued spans and shuts the exporter down.
+    /// Flushes the queued spans and log records and shuts the exporters down, waiting at most
+    /// 5 s for each signal (in parallel). A collector that does not answer in time costs one
+    /// error here, never a hang.
     pub fn shutdown(mut self) -> Result<(), SetupError> {
-        self.shutdown_provider()
+        self.shutdown_providers()
     }
 
-    fn shutdown_provider(&mut self) -> Result<(), SetupError> {
-        match self.provider.take() {
-            Some(provider) => provider
-                .shutdown()
-                .map_err(|err| SetupError::new(format!("could not flush the spans: {err}"))),
-            None => Ok(()),
+    fn shutdown_providers(&mut self) -> Result<(), SetupError> {
+        // Exports that fail from now on are reported by the result below, not each on its own.
+        for health in &self.health {
+            health.close();
+        }
+        let (provider, logger) = (self.provider.take(), self.logger.take());
+        let (spans, logs) = std::thread::scope(|scope| {
+            let logs = scope.spawn(|| {
+                logger.map(|logger| logger.shutdown_with_timeout(SHUTDOWN_TIMEOUT))
+            });
+            let spans = provider.map(|provider| provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT));
+            (spans, logs.join().unwrap_or(None))
+        });
+        let mut problems = Vec::new();
+        for (what, result) in [("spans", spans), ("log records", logs)] {
+            if let Some(Err(err)) = result {
+                problems.push(format!("could not flush the {what} within {SHUTDOWN_TIMEOUT:?}: {err}"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SetupError::new(problems.join("; ")))
         }
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Err(err) = self.shutdown_provider() {
+        if let Err(err) = self.shutdown_providers() {
             tracing::warn!(target: "tower_telemetry::setup", error = %err, "shutting telemetry down");
         }
     }

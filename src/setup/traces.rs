@@ -1,163 +1,114 @@
-//! The OpenTelemetry tracer provider: OTLP export configured from `OTEL_*` variables.
+//! The OpenTelemetry tracer provider (OTLP export configured from `OTEL_*` variables), and the
+//! bridge that turns the application's own `tracing` spans into OpenTelemetry spans on it.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry::Context;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use pin_project_lite::pin_project;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanExporter,
+    SpanProcessor,
+};
+use tracing::Subscriber;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{Layer, layer::Filter};
 
 use super::SetupError;
-
-/// How spans travel to the collector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OtlpProtocol {
-    /// OTLP over gRPC, usually port 4317.
-    Grpc,
-    /// OTLP over HTTP with protobuf bodies, usually port 4318 and path `/v1/traces`. The
-    /// default of the OpenTelemetry specification.
-    #[default]
-    HttpProtobuf,
-}
-
-impl std::str::FromStr for OtlpProtocol {
-    type Err = SetupError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "grpc" => Ok(Self::Grpc),
-            "http/protobuf" => Ok(Self::HttpProtobuf),
-            _ => Err(SetupError::new(
-                "OTEL_EXPORTER_OTLP_PROTOCOL must be `grpc` or `http/protobuf`".to_owned(),
-            )),
-        }
-    }
-}
-
-/// Where and how to export spans; `endpoint: None` exports nothing.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Export {
-    pub(crate) endpoint: Option<Endpoint>,
-    pub(crate) protocol: OtlpProtocol,
-}
-
-/// An endpoint from the environment follows the OTLP rules (the generic variable gets
-/// `/v1/traces` appended for HTTP); one set in code is used as it is.
-#[derive(Clone, Debug)]
-pub(crate) enum Endpoint {
-    FromEnv,
-    Exact(String),
-}
-
-impl Export {
-    /// Reads `OTEL_TRACES_EXPORTER`, `OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT` and
-    /// `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL`.
-    pub(crate) fn from_env(warnings: &mut Vec<String>) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let disabled = var("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim() == "none")
-            || var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let endpoint = (!disabled
-            && (var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
-                || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()))
-        .then_some(Endpoint::FromEnv);
-        let protocol = var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-            .map(|p| {
-                p.parse().unwrap_or_else(|err: SetupError| {
-                    warnings.push(err.to_string());
-                    OtlpProtocol::default()
-                })
-            })
-            .unwrap_or_default();
-        Self { endpoint, protocol }
-    }
-}
+use super::otlp::{ExportHealth, OnRuntime, OtlpProtocol, Signal, Target, in_runtime, var};
 
 /// Builds the tracer provider: always (so spans and log trace IDs exist), exporting only when
-/// an endpoint is configured.
+/// `target` says where.
 pub(crate) fn provider(
-    export: &Export,
-    service_name: Option<&str>,
+    target: Option<&Target>,
+    resource: Resource,
+    healths: &mut Vec<Arc<ExportHealth>>,
 ) -> Result<SdkTracerProvider, SetupError> {
-    let mut resource = Resource::builder();
-    // OTEL_SERVICE_NAME, read by the resource builder, wins over the name given in code.
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none()
-        && let Some(name) = service_name
-    {
-        resource = resource.with_service_name(name.to_owned());
-    }
     // The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, read by the SDK;
     // without them it is parent-based always-on.
-    let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
-    if let Some(endpoint) = &export.endpoint {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
-            SetupError::new(
-                "exporting over OTLP needs a Tokio runtime: call init() inside one".to_owned(),
-            )
-        })?;
-        let _entered = handle.enter();
-        let exporter = match export.protocol {
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(target) = target {
+        let handle = super::runtime()?;
+        let exporter = in_runtime(&handle, || match target.protocol {
             OtlpProtocol::Grpc => {
-                let builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_protocol(Protocol::Grpc);
-                match endpoint {
-                    Endpoint::FromEnv => builder.build(),
-                    Endpoint::Exact(url) => builder.with_endpoint(url.clone()).build(),
-                }
+                target.tonic(opentelemetry_otlp::SpanExporter::builder().with_tonic()).build()
             }
-            OtlpProtocol::HttpProtobuf => {
-                let builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary);
-                match endpoint {
-                    Endpoint::FromEnv => builder.build(),
-                    Endpoint::Exact(url) => builder.with_endpoint(url.clone()).build(),
-                }
-            }
-        }
-        .map_err(|err| SetupError::new(format!("could not build the OTLP exporter: {err}")))?;
-        builder = builder.with_batch_exporter(OnRuntime {
-            inner: exporter,
-            handle: handle.clone(),
+            OtlpProtocol::HttpProtobuf => target
+                .http(opentelemetry_otlp::SpanExporter::builder().with_http())
+                .map_err(|err| opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string()))?
+                .build(),
+        })
+        .map_err(|err| SetupError::new(format!("could not build the OTLP span exporter: {err}")))?;
+        let (capacity, batch) = queue(Signal::Traces);
+        let health = target.health(capacity);
+        healths.push(Arc::clone(&health));
+        let processor = BatchSpanProcessor::builder(OnRuntime::new(
+            exporter,
+            handle,
+            Arc::clone(&health),
+        ))
+        // Room for what our own queue accounting lets through while a batch is on its way to
+        // the exporter: the SDK's queue never drops, ours counts what it drops.
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(capacity + batch)
+                .build(),
+        )
+        .build();
+        builder = builder.with_span_processor(Accounted {
+            inner: processor,
+            health,
         });
     }
     Ok(builder.build())
 }
 
-/// Runs an exporter's work inside the Tokio runtime that was current at setup.
-///
-/// The SDK's batch processor exports from its own thread, outside any runtime, while the
-/// OTLP transports (tonic, hyper) need one to open connections. Entering the runtime's context
-/// for each poll lets them register with its I/O driver; the export itself still runs on the
-/// batch thread, so request handling never waits for it.
-#[derive(Debug)]
-struct OnRuntime<E> {
-    inner: E,
-    handle: tokio::runtime::Handle,
+/// The queue capacity and batch size of a signal's batch processor, from the SDK's variables
+/// (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs) or their defaults.
+pub(crate) fn queue(signal: Signal) -> (usize, usize) {
+    let prefix = match signal {
+        Signal::Traces => "OTEL_BSP",
+        Signal::Logs => "OTEL_BLRP",
+    };
+    let read = |name: &str, default: usize| {
+        var(&format!("{prefix}_{name}"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let capacity = read("MAX_QUEUE_SIZE", 2048);
+    (capacity, read("MAX_EXPORT_BATCH_SIZE", 512).min(capacity))
 }
 
-impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        InRuntime {
-            handle: self.handle.clone(),
-            inner: self.inner.export(batch),
+/// The batch span processor behind a queue that counts what it cannot take.
+#[derive(Debug)]
+struct Accounted {
+    inner: BatchSpanProcessor,
+    health: Arc<ExportHealth>,
+}
+
+impl SpanProcessor for Accounted {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        // The batch processor exports sampled spans only; only they take room in its queue.
+        if !span.span_context.is_sampled() || self.health.enqueue() {
+            self.inner.on_end(span);
         }
     }
 
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let _entered = self.handle.enter();
-        self.inner.shutdown_with_timeout(timeout)
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
     }
 
-    fn force_flush(&self) -> OTelSdkResult {
-        let _entered = self.handle.enter();
-        self.inner.force_flush()
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -165,77 +116,114 @@ impl<E: SpanExporter> SpanExporter for OnRuntime<E> {
     }
 }
 
-pin_project! {
-    struct InRuntime<F> {
-        handle: tokio::runtime::Handle,
-        #[pin]
-        inner: F,
+impl<E: SpanExporter + 'static> SpanExporter for OnRuntime<E> {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let inner = Arc::clone(&self.inner);
+        self.run(batch.len(), async move { inner.export(batch).await })
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        in_runtime(&self.handle, || self.inner.shutdown_with_timeout(timeout))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        in_runtime(&self.handle, || self.inner.force_flush())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        // Set before the provider shares the exporter: the exporter is ours alone then.
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.set_resource(resource);
+        }
     }
 }
 
-impl<F: Future> Future for InRuntime<F> {
-    type Output = F::Output;
+/// The filter of the bridge: the directives given (`TRACES_FILTER`, default `info`), never
+/// the crate's own `request` span, which carries the IDs for log lines and is not an
+/// OpenTelemetry span (the server span is made by the trace layer itself).
+pub(crate) fn filter<S>(directives: Option<&str>) -> Result<impl Filter<S> + use<S>, SetupError>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let directives = directives.unwrap_or("info");
+    let env = EnvFilter::try_new(directives).map_err(|err| {
+        SetupError::new(format!("invalid trace filter `{directives}`: {err}"))
+    })?;
+    Ok(env.and(filter_fn(|metadata| {
+        metadata.target() != crate::request_span::TARGET
+    })))
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let _entered = this.handle.enter();
-        this.inner.poll(cx)
-    }
+/// The bridge from the application's `tracing` spans to OpenTelemetry spans on `provider`:
+/// a span opened inside a request becomes a child of the request's server span (the trace
+/// layer makes that span's context current while the handler runs), and while the span is
+/// entered its own context is current, so an outbound call made inside it is its child.
+pub(crate) fn bridge<S>(provider: &SdkTracerProvider) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("tower-telemetry-bridge"))
+        // `busy_ns` / `idle_ns` are not semantic-convention attributes and cost two clock
+        // reads per poll.
+        .with_tracked_inactivity(false)
 }
 
 #[cfg(test)]
 mod tests {
     use opentelemetry_sdk::trace::InMemorySpanExporter;
 
+    use super::super::otlp::{Endpoint, Export};
     use super::*;
-
-    #[test]
-    fn protocols_parse_by_their_specification_names() {
-        assert_eq!("grpc".parse::<OtlpProtocol>().unwrap(), OtlpProtocol::Grpc);
-        assert_eq!(
-            " http/protobuf ".parse::<OtlpProtocol>().unwrap(),
-            OtlpProtocol::HttpProtobuf
-        );
-        let err = "http/json".parse::<OtlpProtocol>().unwrap_err();
-        assert!(
-            err.to_string().contains("`grpc` or `http/protobuf`"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn exporting_outside_a_runtime_is_an_error_not_a_panic() {
         let export = Export {
-            endpoint: Some(Endpoint::Exact(
-                "http://127.0.0.1:4318/v1/traces".to_owned(),
-            )),
+            endpoint: Some(Endpoint::Base("http://127.0.0.1:4318".to_owned())),
             protocol: OtlpProtocol::HttpProtobuf,
         };
-        let err = provider(&export, Some("test")).unwrap_err();
+        let target = Target::resolve(Signal::Traces, &export, &mut Vec::new())
+            .unwrap()
+            .unwrap();
+        let err = provider(Some(&target), Resource::builder().build(), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("Tokio runtime"), "{err}");
     }
 
     #[tokio::test]
-    async fn endpoints_from_the_environment_build_both_exporters() {
-        // Without the variables set, the exporters take the OTLP defaults; building them does
-        // not connect.
-        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+    async fn both_exporters_build_without_connecting() {
+        for (protocol, url) in [
+            (OtlpProtocol::Grpc, "http://127.0.0.1:4317"),
+            (OtlpProtocol::HttpProtobuf, "http://127.0.0.1:4318"),
+            (OtlpProtocol::Grpc, "https://127.0.0.1:4317"),
+            (OtlpProtocol::HttpProtobuf, "https://127.0.0.1:4318"),
+        ] {
             let export = Export {
-                endpoint: Some(Endpoint::FromEnv),
+                endpoint: Some(Endpoint::Base(url.to_owned())),
                 protocol,
             };
-            let provider = provider(&export, None).unwrap();
+            let target = Target::resolve(Signal::Traces, &export, &mut Vec::new())
+                .unwrap()
+                .unwrap();
+            let provider = provider(Some(&target), Resource::builder().build(), &mut Vec::new()).unwrap();
             drop(provider);
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn the_runtime_wrapper_runs_exports_and_flushes_inside_the_runtime() {
-        let inner = InMemorySpanExporter::default();
-        let exporter = OnRuntime {
-            inner: inner.clone(),
-            handle: tokio::runtime::Handle::current(),
+        let export = Export {
+            endpoint: Some(Endpoint::Base("http://127.0.0.1:4318".to_owned())),
+            protocol: OtlpProtocol::HttpProtobuf,
         };
+        let target = Target::resolve(Signal::Traces, &export, &mut Vec::new())
+            .unwrap()
+            .unwrap();
+        let inner = InMemorySpanExporter::default();
+        let exporter = OnRuntime::new(
+            inner.clone(),
+            tokio::runtime::Handle::current(),
+            target.health(8),
+        );
         exporter.export(Vec::new()).await.unwrap();
         exporter.force_flush().unwrap();
         exporter

@@ -167,13 +167,27 @@ pub async fn wait_for_line(id: &str, message: &str) -> Value {
 /// Waits (at most 10 s) until `happened` says the event came, asking every 50 ms; panics
 /// with `what` otherwise. The one way these tests wait for something they cannot be told of.
 pub async fn until(what: &str, mut happened: impl AsyncFnMut() -> bool) {
+    until_value(what, async || happened().await.then_some(())).await
+}
+
+/// [`until`], for an event that comes with a value.
+pub async fn until_value<T>(what: &str, happened: impl AsyncFnMut() -> Option<T>) -> T {
+    match within(happened).await {
+        Some(value) => value,
+        None => panic!("{what} did not happen within 10 s"),
+    }
+}
+
+/// [`until_value`], returning `None` when the event did not come, for a caller that says
+/// more about what it saw instead.
+pub async fn within<T>(mut happened: impl AsyncFnMut() -> Option<T>) -> Option<T> {
     for _ in 0..200 {
-        if happened().await {
-            return;
+        if let Some(value) = happened().await {
+            return Some(value);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("{what} did not happen within 10 s");
+    None
 }
 
 /// A response body that sends `chunks` chunks, `delay` apart; `usize::MAX` means forever.
@@ -221,3 +235,4 @@ use std::future::Future as _;
 pub mod otlp;
 pub mod process;
 pub mod prom;
+pub mod tls;

@@ -1,0 +1,167 @@
+//! The application's own telemetry reaches the collector with ours: the quickstart runs as a
+//! process, as a user runs it, exporting to a real OTLP receiver on loopback, with
+//! `RUST_LOG=warn` quieting its console.
+//!
+//! - its `#[instrument]` and `info_span!` spans are exported in the right place of the trace:
+//!   SERVER → `user_summary` → `fetch_user` → CLIENT → downstream SERVER, one trace ID, every
+//!   parent ID right, with their fields as attributes; the crate's internal `request` span is
+//!   not exported, and the server span is not doubled;
+//! - its log records arrive over OTLP with the trace and span IDs of the request's server
+//!   span and the correlation ID of the response header.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests state their expectations by panicking
+
+mod common;
+
+use common::otlp::{Collector, Received};
+use common::process::{Example, free_addr};
+
+fn one<'a>(spans: &'a [Received], what: &str, wanted: impl Fn(&Received) -> bool) -> &'a Received {
+    let found: Vec<_> = spans.iter().filter(|s| wanted(s)).collect();
+    assert_eq!(found.len(), 1, "exactly one {what} in {spans:#?}");
+    found[0]
+}
+
+async fn start(collector: &Collector, protocol: &str, rust_log: &str) -> (Example, String) {
+    let (addr, metrics) = (free_addr(), free_addr());
+    let endpoint = format!("http://{}", collector.addr);
+    let quickstart = Example::start(
+        "quickstart",
+        &[],
+        &[
+            ("ADDR", &addr),
+            ("METRICS_ADDR", &metrics),
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", rust_log),
+            ("SHUTDOWN_DRAIN_MS", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    // With RUST_LOG=warn there is no "listening" line to wait for: wait until it accepts.
+    common::until("the quickstart listening", async || {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
+    (quickstart, addr)
+}
+
+async fn get(addr: &str, path: &str, id: &str) -> (u16, http::HeaderMap) {
+    let (status, headers, _) = common::fetch(
+        &common::client(),
+        addr.parse().unwrap(),
+        path,
+        &[("x-request-id", id.as_bytes())],
+    )
+    .await;
+    (status.as_u16(), headers)
+}
+
+async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &str) {
+    let collector = Collector::start().await;
+    let (mut quickstart, addr) = start(&collector, protocol, "warn").await;
+    let id = format!("bridge-{}", protocol.replace('/', "-"));
+    let (status, _) = get(&addr, "/users/42/summary", &id).await;
+    assert_eq!(status, 200);
+
+    let spans = collector
+        .wait_until(|spans| {
+            // The summary's server span, and four more spans in its trace.
+            spans
+                .iter()
+                .find(|s| s.attr("correlation_id").as_deref() == Some(id.as_str()))
+                .is_some_and(|server| {
+                    spans
+                        .iter()
+                        .filter(|s| s.trace_id() == server.trace_id())
+                        .count()
+                        >= 5
+                })
+        })
+        .await;
+    let server = one(&spans, "summary server span", |s| {
+        s.span.name == "GET /users/{id}/summary"
+    });
+    let trace_id = server.trace_id();
+    let in_trace: Vec<Received> = spans
+        .iter()
+        .filter(|s| s.trace_id() == trace_id)
+        .cloned()
+        .collect();
+    let handler = one(&in_trace, "user_summary span", |s| s.span.name == "user_summary");
+    let fetch = one(&in_trace, "fetch_user span", |s| s.span.name == "fetch_user");
+    let client = one(&in_trace, "client span", |s| s.span.kind == 3);
+    let downstream = one(&in_trace, "downstream server span", |s| {
+        s.span.name == "GET /users/{id}"
+    });
+    assert_eq!(server.span.kind, 2, "SERVER");
+    assert_eq!(handler.parent_span_id(), server.span_id(), "handler under the server span");
+    assert_eq!(fetch.parent_span_id(), handler.span_id(), "nested span under the handler");
+    assert_eq!(client.parent_span_id(), fetch.span_id(), "client span under the nested span");
+    assert_eq!(downstream.parent_span_id(), client.span_id(), "downstream under the client");
+    assert_eq!(downstream.span.kind, 2, "SERVER");
+    // The handler spans' fields are attributes, and they are INTERNAL spans of the service.
+    for span in [handler, fetch] {
+        assert_eq!(span.attr("user.id").as_deref(), Some("42"), "{span:#?}");
+        assert_eq!(span.span.kind, 1, "INTERNAL");
+        assert_eq!(span.service, "quickstart");
+    }
+    // Nothing else in the trace: no `request` span, no second server span.
+    assert_eq!(in_trace.len(), 5, "{in_trace:#?}");
+    assert!(spans.iter().all(|s| s.span.name != "request"), "{spans:#?}");
+
+    quickstart.signal("TERM");
+    assert_eq!(quickstart.exit_code().await, Some(0));
+    // RUST_LOG=warn quieted the console: no info line, the access log included.
+    assert!(
+        quickstart.seen().iter().all(|line| !line.contains(r#""level":"INFO""#)),
+        "{:#?}",
+        quickstart.seen()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_spans_sit_between_the_server_and_client_spans_over_http() {
+    the_handler_spans_sit_between_the_server_and_client_spans("http/protobuf").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_spans_sit_between_the_server_and_client_spans_over_grpc() {
+    the_handler_spans_sit_between_the_server_and_client_spans("grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_records_arrive_with_the_trace_and_the_correlation_id() {
+    let collector = Collector::start().await;
+    let (mut quickstart, addr) = start(&collector, "http/protobuf", "warn").await;
+    let (status, headers) = get(&addr, "/users/4242", "logs-over-otlp").await;
+    assert_eq!(status, 404);
+    assert_eq!(headers["x-request-id"], "logs-over-otlp");
+
+    let logs = collector
+        .wait_for_logs(|logs| logs.iter().any(|l| l.body().as_deref() == Some("no such user")))
+        .await;
+    let spans = collector
+        .wait_until(|spans| spans.iter().any(|s| s.span.name == "GET /users/{id}"))
+        .await;
+    let record = logs
+        .iter()
+        .find(|l| l.body().as_deref() == Some("no such user"))
+        .unwrap();
+    let server = one(&spans, "server span", |s| s.span.name == "GET /users/{id}");
+    assert_eq!(record.trace_id(), server.trace_id(), "{record:#?}");
+    assert_eq!(record.span_id(), server.span_id(), "{record:#?}");
+    assert_eq!(record.attr("correlation_id").as_deref(), Some("logs-over-otlp"));
+    assert_eq!(record.attr("user.id").as_deref(), Some("4242"));
+    assert_eq!(record.record.severity_text, "WARN");
+    assert_eq!(record.service, "quickstart");
+    // RUST_LOG=warn filters the exported records as it filters the lines: no info record.
+    assert!(
+        logs.iter().all(|l| l.record.severity_text != "INFO"),
+        "{logs:#?}"
+    );
+    quickstart.signal("TERM");
+    assert_eq!(quickstart.exit_code().await, Some(0));
+}
