@@ -68,13 +68,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tracing::Instrument;
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
 use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
 use tower_telemetry::setup::Telemetry;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{OperationLayer, TelemetryLayer};
+use tracing::Instrument;
 
 /// The HTTP client for outbound calls: hyper-util's client, sending the correlation ID and the
 /// trace context.

@@ -90,17 +90,37 @@ async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &st
         .filter(|s| s.trace_id() == trace_id)
         .cloned()
         .collect();
-    let handler = one(&in_trace, "user_summary span", |s| s.span.name == "user_summary");
-    let fetch = one(&in_trace, "fetch_user span", |s| s.span.name == "fetch_user");
+    let handler = one(&in_trace, "user_summary span", |s| {
+        s.span.name == "user_summary"
+    });
+    let fetch = one(&in_trace, "fetch_user span", |s| {
+        s.span.name == "fetch_user"
+    });
     let client = one(&in_trace, "client span", |s| s.span.kind == 3);
     let downstream = one(&in_trace, "downstream server span", |s| {
         s.span.name == "GET /users/{id}"
     });
     assert_eq!(server.span.kind, 2, "SERVER");
-    assert_eq!(handler.parent_span_id(), server.span_id(), "handler under the server span");
-    assert_eq!(fetch.parent_span_id(), handler.span_id(), "nested span under the handler");
-    assert_eq!(client.parent_span_id(), fetch.span_id(), "client span under the nested span");
-    assert_eq!(downstream.parent_span_id(), client.span_id(), "downstream under the client");
+    assert_eq!(
+        handler.parent_span_id(),
+        server.span_id(),
+        "handler under the server span"
+    );
+    assert_eq!(
+        fetch.parent_span_id(),
+        handler.span_id(),
+        "nested span under the handler"
+    );
+    assert_eq!(
+        client.parent_span_id(),
+        fetch.span_id(),
+        "client span under the nested span"
+    );
+    assert_eq!(
+        downstream.parent_span_id(),
+        client.span_id(),
+        "downstream under the client"
+    );
     assert_eq!(downstream.span.kind, 2, "SERVER");
     // The handler spans' fields are attributes, and they are INTERNAL spans of the service.
     for span in [handler, fetch] {
@@ -116,7 +136,10 @@ async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &st
     assert_eq!(quickstart.exit_code().await, Some(0));
     // RUST_LOG=warn quieted the console: no info line, the access log included.
     assert!(
-        quickstart.seen().iter().all(|line| !line.contains(r#""level":"INFO""#)),
+        quickstart
+            .seen()
+            .iter()
+            .all(|line| !line.contains(r#""level":"INFO""#)),
         "{:#?}",
         quickstart.seen()
     );
@@ -141,7 +164,10 @@ async fn log_records_arrive_with_the_trace_and_the_correlation_id() {
     assert_eq!(headers["x-request-id"], "logs-over-otlp");
 
     let logs = collector
-        .wait_for_logs(|logs| logs.iter().any(|l| l.body().as_deref() == Some("no such user")))
+        .wait_for_logs(|logs| {
+            logs.iter()
+                .any(|l| l.body().as_deref() == Some("no such user"))
+        })
         .await;
     let spans = collector
         .wait_until(|spans| spans.iter().any(|s| s.span.name == "GET /users/{id}"))
@@ -153,7 +179,10 @@ async fn log_records_arrive_with_the_trace_and_the_correlation_id() {
     let server = one(&spans, "server span", |s| s.span.name == "GET /users/{id}");
     assert_eq!(record.trace_id(), server.trace_id(), "{record:#?}");
     assert_eq!(record.span_id(), server.span_id(), "{record:#?}");
-    assert_eq!(record.attr("correlation_id").as_deref(), Some("logs-over-otlp"));
+    assert_eq!(
+        record.attr("correlation_id").as_deref(),
+        Some("logs-over-otlp")
+    );
     assert_eq!(record.attr("user.id").as_deref(), Some("4242"));
     assert_eq!(record.record.severity_text, "WARN");
     assert_eq!(record.service, "quickstart");

@@ -235,7 +235,10 @@ where
             .collect();
         let inner = std::sync::Arc::clone(&self.inner);
         self.run(owned.len(), async move {
-            let borrowed: Vec<_> = owned.iter().map(|(record, scope)| (record, scope)).collect();
+            let borrowed: Vec<_> = owned
+                .iter()
+                .map(|(record, scope)| (record, scope))
+                .collect();
             inner.export(LogBatch::new(&borrowed)).await
         })
     }

@@ -350,7 +350,9 @@ fn resource(service_name: Option<&str>) -> Resource {
 /// The Tokio runtime the exporters run their connections on.
 fn runtime() -> Result<tokio::runtime::Handle, SetupError> {
     tokio::runtime::Handle::try_current().map_err(|_| {
-        SetupError::new("exporting over OTLP needs a Tokio runtime: call init() inside one".to_owned())
+        SetupError::new(
+            "exporting over OTLP needs a Tokio runtime: call init() inside one".to_owned(),
+        )
     })
 }
 
@@ -401,16 +403,17 @@ impl TelemetryGuard {
         }
         let (provider, logger) = (self.provider.take(), self.logger.take());
         let (spans, logs) = std::thread::scope(|scope| {
-            let logs = scope.spawn(|| {
-                logger.map(|logger| logger.shutdown_with_timeout(SHUTDOWN_TIMEOUT))
-            });
+            let logs =
+                scope.spawn(|| logger.map(|logger| logger.shutdown_with_timeout(SHUTDOWN_TIMEOUT)));
             let spans = provider.map(|provider| provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT));
             (spans, logs.join().unwrap_or(None))
         });
         let mut problems = Vec::new();
         for (what, result) in [("spans", spans), ("log records", logs)] {
             if let Some(Err(err)) = result {
-                problems.push(format!("could not flush the {what} within {SHUTDOWN_TIMEOUT:?}: {err}"));
+                problems.push(format!(
+                    "could not flush the {what} within {SHUTDOWN_TIMEOUT:?}: {err}"
+                ));
             }
         }
         if problems.is_empty() {

@@ -120,9 +120,10 @@ impl Export {
                 ));
                 false
             }
-        } || var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let endpoint = (!disabled && signal_var(signal, "ENDPOINT").is_some())
-            .then_some(Endpoint::FromEnv);
+        } || var("OTEL_SDK_DISABLED")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let endpoint =
+            (!disabled && signal_var(signal, "ENDPOINT").is_some()).then_some(Endpoint::FromEnv);
         let protocol = signal_var(signal, "PROTOCOL")
             .map(|(_, p)| {
                 p.parse().unwrap_or_else(|err: SetupError| {
@@ -138,7 +139,10 @@ impl Export {
     fn url(&self, signal: Signal) -> Result<Option<http::Uri>, SetupError> {
         let (source, url) = match &self.endpoint {
             None => return Ok(None),
-            Some(Endpoint::Base(base)) => ("the endpoint given in code".to_owned(), self.join(base, signal)),
+            Some(Endpoint::Base(base)) => (
+                "the endpoint given in code".to_owned(),
+                self.join(base, signal),
+            ),
             Some(Endpoint::FromEnv) => {
                 let specific = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper());
                 match var(&specific) {
@@ -154,9 +158,9 @@ impl Export {
                 }
             }
         };
-        let uri: http::Uri = url.parse().map_err(|err| {
-            SetupError::new(format!("{source} `{url}` is not a URL: {err}"))
-        })?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|err| SetupError::new(format!("{source} `{url}` is not a URL: {err}")))?;
         match (uri.scheme_str(), uri.host()) {
             (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(Some(uri)),
             _ => Err(SetupError::new(format!(
@@ -384,10 +388,7 @@ impl Target {
             ))
         } else {
             builder.with_http_client(
-                opentelemetry_http::hyper::HyperClient::with_default_connector(
-                    self.timeout,
-                    None,
-                ),
+                opentelemetry_http::hyper::HyperClient::with_default_connector(self.timeout, None),
             )
         })
     }
@@ -673,7 +674,10 @@ mod tests {
         assert!(health.enqueue() && health.enqueue());
         assert!(!health.enqueue(), "the third item does not fit");
         health.dequeue(2);
-        assert!(health.enqueue(), "room again once the exporter took the batch");
+        assert!(
+            health.enqueue(),
+            "room again once the exporter took the batch"
+        );
         health.dequeue(5);
         assert_eq!(health.queued.load(Ordering::Relaxed), 0);
     }

@@ -34,31 +34,30 @@ pub(crate) fn provider(
     if let Some(target) = target {
         let handle = super::runtime()?;
         let exporter = in_runtime(&handle, || match target.protocol {
-            OtlpProtocol::Grpc => {
-                target.tonic(opentelemetry_otlp::SpanExporter::builder().with_tonic()).build()
-            }
+            OtlpProtocol::Grpc => target
+                .tonic(opentelemetry_otlp::SpanExporter::builder().with_tonic())
+                .build(),
             OtlpProtocol::HttpProtobuf => target
                 .http(opentelemetry_otlp::SpanExporter::builder().with_http())
-                .map_err(|err| opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string()))?
+                .map_err(|err| {
+                    opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string())
+                })?
                 .build(),
         })
         .map_err(|err| SetupError::new(format!("could not build the OTLP span exporter: {err}")))?;
         let (capacity, batch) = queue(Signal::Traces);
         let health = target.health(capacity);
         healths.push(Arc::clone(&health));
-        let processor = BatchSpanProcessor::builder(OnRuntime::new(
-            exporter,
-            handle,
-            Arc::clone(&health),
-        ))
-        // Room for what our own queue accounting lets through while a batch is on its way to
-        // the exporter: the SDK's queue never drops, ours counts what it drops.
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(capacity + batch)
-                .build(),
-        )
-        .build();
+        let processor =
+            BatchSpanProcessor::builder(OnRuntime::new(exporter, handle, Arc::clone(&health)))
+                // Room for what our own queue accounting lets through while a batch is on its way to
+                // the exporter: the SDK's queue never drops, ours counts what it drops.
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(capacity + batch)
+                        .build(),
+                )
+                .build();
         builder = builder.with_span_processor(Accounted {
             inner: processor,
             health,
@@ -146,9 +145,8 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let directives = directives.unwrap_or("info");
-    let env = EnvFilter::try_new(directives).map_err(|err| {
-        SetupError::new(format!("invalid trace filter `{directives}`: {err}"))
-    })?;
+    let env = EnvFilter::try_new(directives)
+        .map_err(|err| SetupError::new(format!("invalid trace filter `{directives}`: {err}")))?;
     Ok(env.and(filter_fn(|metadata| {
         metadata.target() != crate::request_span::TARGET
     })))
@@ -185,7 +183,8 @@ mod tests {
         let target = Target::resolve(Signal::Traces, &export, &mut Vec::new())
             .unwrap()
             .unwrap();
-        let err = provider(Some(&target), Resource::builder().build(), &mut Vec::new()).unwrap_err();
+        let err =
+            provider(Some(&target), Resource::builder().build(), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("Tokio runtime"), "{err}");
     }
 
@@ -204,7 +203,8 @@ mod tests {
             let target = Target::resolve(Signal::Traces, &export, &mut Vec::new())
                 .unwrap()
                 .unwrap();
-            let provider = provider(Some(&target), Resource::builder().build(), &mut Vec::new()).unwrap();
+            let provider =
+                provider(Some(&target), Resource::builder().build(), &mut Vec::new()).unwrap();
             drop(provider);
         }
     }

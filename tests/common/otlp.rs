@@ -209,12 +209,15 @@ fn body(headers: &http::HeaderMap, body: bytes::Bytes) -> Vec<u8> {
 /// Both protocols on one router: gRPC by path and content type, HTTP on `/v1/traces` and
 /// `/v1/logs`.
 fn router(store: &Store) -> axum::Router {
-    let grpc = tonic::service::Routes::new(TraceServiceServer::new(store.clone()))
-        .add_service(
-            LogsServiceServer::new(store.clone())
-                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
-        )
-        .into_axum_router();
+    let grpc = tonic::service::Routes::new(
+        TraceServiceServer::new(store.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+    )
+    .add_service(
+        LogsServiceServer::new(store.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+    )
+    .into_axum_router();
     let (traces, logs) = (store.clone(), store.clone());
     grpc.route(
         "/v1/traces",
@@ -310,10 +313,7 @@ impl Collector {
     }
 
     /// Waits (at most 10 s) until `done` holds for the log records received, and returns them.
-    pub async fn wait_for_logs(
-        &self,
-        done: impl Fn(&[ReceivedLog]) -> bool,
-    ) -> Vec<ReceivedLog> {
+    pub async fn wait_for_logs(&self, done: impl Fn(&[ReceivedLog]) -> bool) -> Vec<ReceivedLog> {
         let waited = super::within(async || {
             let logs = self.logs();
             done(&logs).then_some(logs)

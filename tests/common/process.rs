@@ -73,15 +73,27 @@ impl Example {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        // Standard output and standard error, line by line, into one channel: a panic message
+        // or an error printed at exit is seen like any log line.
         let (tx, lines) = mpsc::unbounded_channel();
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let errors = tx.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = stdout.next_line().await {
                 if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                eprintln!("{line}");
+                if errors.send(line).is_err() {
                     return;
                 }
             }
