@@ -194,3 +194,125 @@ async fn log_records_arrive_with_the_trace_and_the_correlation_id() {
     quickstart.signal("TERM");
     assert_eq!(quickstart.exit_code().await, Some(0));
 }
+
+async fn metrics_are_pushed_with_their_names_units_and_buckets(protocol: &str) {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+
+    let collector = Collector::start().await;
+    let (addr, metrics) = (free_addr(), free_addr());
+    let endpoint = format!("http://{}", collector.addr);
+    let mut quickstart = Example::start(
+        "quickstart",
+        &[],
+        &[
+            ("ADDR", &addr),
+            ("METRICS_ADDR", &metrics),
+            ("RUST_LOG", "warn"),
+            ("SHUTDOWN_DRAIN_MS", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    common::until("the quickstart listening", async || {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
+    for n in 0..3 {
+        assert_eq!(
+            get(&addr, "/users/42", &format!("metrics-{n}")).await.0,
+            200
+        );
+    }
+    let route = |attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
+        common::otlp::attrs(attributes)
+            .contains(&("http.route".to_owned(), "/users/{id}".to_owned()))
+    };
+    let received = collector
+        .wait_for_metrics(|metrics| {
+            metrics.iter().any(|m| match &m.metric.data {
+                Some(Data::Histogram(h)) => {
+                    m.metric.name == "http.server.request.duration"
+                        && h.data_points
+                            .iter()
+                            .any(|p| route(&p.attributes) && p.count >= 3)
+                }
+                _ => false,
+            }) && metrics
+                .iter()
+                .any(|m| m.metric.name == "http.server.active_requests")
+        })
+        .await;
+    let duration = received
+        .iter()
+        .rev()
+        .find(|m| m.metric.name == "http.server.request.duration")
+        .unwrap();
+    assert_eq!(duration.metric.unit, "s");
+    assert_eq!(duration.service, "quickstart");
+    let Some(Data::Histogram(histogram)) = &duration.metric.data else {
+        panic!("a histogram: {duration:#?}")
+    };
+    let point = histogram
+        .data_points
+        .iter()
+        .find(|p| route(&p.attributes))
+        .unwrap();
+    assert_eq!(point.count, 3, "{point:#?}");
+    assert_eq!(
+        point.explicit_bounds,
+        tower_telemetry::metrics_layer::DURATION_BUCKETS.to_vec(),
+        "the same buckets as the Prometheus endpoint"
+    );
+    assert_eq!(point.bucket_counts.iter().sum::<u64>(), 3);
+    let attributes = common::otlp::attrs(&point.attributes);
+    for (key, value) in [
+        ("http.request.method", "GET"),
+        ("http.response.status_code", "200"),
+        ("url.scheme", "http"),
+    ] {
+        assert!(
+            attributes.contains(&(key.to_owned(), value.to_owned())),
+            "{key}={value} in {attributes:?}"
+        );
+    }
+    assert!(
+        !attributes.iter().any(|(key, _)| key == "error.type"),
+        "no error.type on a success: {attributes:?}"
+    );
+    let active = received
+        .iter()
+        .rev()
+        .find(|m| m.metric.name == "http.server.active_requests")
+        .unwrap();
+    let values: Vec<f64> = match &active.metric.data {
+        Some(Data::Gauge(gauge)) => gauge
+            .data_points
+            .iter()
+            .filter_map(|p| match p.value {
+                Some(Value::AsDouble(v)) => Some(v),
+                Some(Value::AsInt(v)) => Some(v as f64),
+                None => None,
+            })
+            .collect(),
+        other => panic!("a gauge: {other:#?}"),
+    };
+    assert!(
+        values.contains(&0.0),
+        "no request in flight at the end: {values:?}"
+    );
+    quickstart.signal("TERM");
+    assert_eq!(quickstart.exit_code().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_pushed_with_their_names_units_and_buckets_over_http() {
+    metrics_are_pushed_with_their_names_units_and_buckets("http/protobuf").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_pushed_with_their_names_units_and_buckets_over_grpc() {
+    metrics_are_pushed_with_their_names_units_and_buckets("grpc").await;
+}

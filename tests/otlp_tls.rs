@@ -77,6 +77,8 @@ async fn a_tls_collector_gets_spans_and_logs_with_the_api_key(protocol: &str) {
         ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=test-key-123"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
     ])
     .await;
     assert_eq!(get(&addr, "/users/4242", "over-tls").await, 404);
@@ -103,6 +105,13 @@ async fn a_tls_collector_gets_spans_and_logs_with_the_api_key(protocol: &str) {
         .find(|l| l.attr("correlation_id").as_deref() == Some("over-tls"))
         .unwrap();
     assert_eq!(record.trace_id(), server.trace_id());
+    collector
+        .wait_for_metrics(|metrics| {
+            metrics
+                .iter()
+                .any(|m| m.metric.name == "http.server.request.duration")
+        })
+        .await;
     // Every export carried the API key, compressed.
     let headers = collector.headers();
     assert!(headers.len() >= 2, "{headers:#?}");
@@ -223,6 +232,7 @@ async fn a_collector_that_never_answers_does_not_hold_the_exit(protocol: &str) {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
         // Longer than the process may take to stop: the exit must not wait for it.
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000"),
+        ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
     ])
     .await;
     assert_eq!(get(&addr, "/users/4242", "silent-collector").await, 404);

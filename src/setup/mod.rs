@@ -64,6 +64,7 @@
 //! message: `INFO request{correlation_id=0190a5c8-...}: quickstart: loading user user=42`.
 
 mod logs;
+mod metrics;
 mod otlp;
 mod prometheus;
 mod traces;
@@ -121,7 +122,8 @@ pub struct Telemetry {
     service_name: Option<String>,
     traces: Export,
     logs: Export,
-    prometheus: bool,
+    metrics: Export,
+    exporters: metrics::Exporters,
     warnings: Vec<String>,
 }
 
@@ -135,6 +137,7 @@ impl fmt::Debug for Telemetry {
             .field("service_name", &self.service_name)
             .field("traces", &self.traces)
             .field("logs", &self.logs)
+            .field("metrics", &self.exporters)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +155,8 @@ impl Telemetry {
         };
         let traces = Export::from_env(Signal::Traces, &mut warnings);
         let logs = Export::from_env(Signal::Logs, &mut warnings);
+        let metrics = Export::from_env(Signal::Metrics, &mut warnings);
+        let exporters = metrics::Exporters::from_env(&mut warnings);
         Self {
             format,
             filter: otlp::var("RUST_LOG"),
@@ -161,7 +166,8 @@ impl Telemetry {
             service_name: None,
             traces,
             logs,
-            prometheus: true,
+            metrics,
+            exporters,
             warnings,
         }
     }
@@ -238,7 +244,8 @@ impl Telemetry {
     pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
         self.traces.endpoint = Some(Endpoint::Base(endpoint.clone()));
-        self.logs.endpoint = Some(Endpoint::Base(endpoint));
+        self.logs.endpoint = Some(Endpoint::Base(endpoint.clone()));
+        self.metrics.endpoint = Some(Endpoint::Base(endpoint));
         self
     }
 
@@ -249,6 +256,7 @@ impl Telemetry {
     pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
         self.traces.protocol = protocol;
         self.logs.protocol = protocol;
+        self.metrics.protocol = protocol;
         self
     }
 
@@ -266,11 +274,23 @@ impl Telemetry {
         self
     }
 
-    /// Sets whether to install the Prometheus recorder as the global `metrics` recorder.
+    /// Sets whether the `metrics` facade's measurements go to the Prometheus recorder, served
+    /// by [`TelemetryGuard::prometheus`].
     ///
-    /// Defaults to `true`.
+    /// Defaults to `OTEL_METRICS_EXPORTER` naming `prometheus`, else `true` when that variable
+    /// is unset.
     pub fn prometheus(mut self, install: bool) -> Self {
-        self.prometheus = install;
+        self.exporters.prometheus = install;
+        self
+    }
+
+    /// Sets whether the `metrics` facade's measurements are pushed over OTLP to the collector
+    /// (the endpoint of the other signals, else the OTLP default `http://localhost:4318`),
+    /// beside or instead of the Prometheus recorder.
+    ///
+    /// Defaults to `OTEL_METRICS_EXPORTER` naming `otlp`, else `false`.
+    pub fn otlp_metrics(mut self, export: bool) -> Self {
+        self.exporters.otlp = export;
         self
     }
 
@@ -292,6 +312,7 @@ impl Telemetry {
         let log_target = Target::resolve(Signal::Logs, &self.logs, &mut warnings)?;
         let mut health = Vec::new();
         let provider = traces::provider(trace_target.as_ref(), resource.clone(), &mut health)?;
+        let resource_for_metrics = resource.clone();
         let logger = log_target
             .as_ref()
             .map(|target| logs::otlp_provider(target, resource, &mut health))
@@ -312,7 +333,29 @@ impl Telemetry {
             ),
             None => None,
         };
-        let prometheus = self.prometheus.then(prometheus::install).transpose()?;
+        let meters = match self.exporters.otlp {
+            true => {
+                let export = self.metrics.or_default_endpoint();
+                let target = Target::resolve(Signal::Metrics, &export, &mut warnings)?
+                    .ok_or_else(|| SetupError::new("no OTLP metrics endpoint".to_owned()))?;
+                Some(metrics::otlp_provider(
+                    &target,
+                    resource_for_metrics,
+                    &mut health,
+                )?)
+            }
+            false => None,
+        };
+        let prometheus = self
+            .exporters
+            .prometheus
+            .then(prometheus::recorder)
+            .transpose()?;
+        let (recorder, prometheus) = match prometheus {
+            Some((recorder, handle, upkeep)) => (Some(recorder), Some((handle, upkeep))),
+            None => (None, None),
+        };
+        install_recorder(recorder, meters.as_ref().map(|(meters, _)| meters))?;
         tracing_subscriber::Registry::default()
             .with(lines)
             .with(bridge)
@@ -324,9 +367,12 @@ impl Telemetry {
             tracing::warn!(target: "tower_telemetry::setup", "{warning}; using the default");
         }
         let (prometheus, upkeep) = prometheus.unzip();
+        let (meters, abandon) = meters.unzip();
         Ok(TelemetryGuard {
             provider: Some(provider),
             logger,
+            meters,
+            abandon,
             health,
             prometheus,
             _upkeep: upkeep,
@@ -345,6 +391,30 @@ fn resource(service_name: Option<&str>) -> Resource {
         resource = resource.with_service_name(name.to_owned());
     }
     resource.build()
+}
+
+/// Installs the global `metrics` recorder: Prometheus, OTLP, or both through a fan-out.
+fn install_recorder(
+    prometheus: Option<metrics_exporter_prometheus::PrometheusRecorder>,
+    meters: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
+) -> Result<(), SetupError> {
+    fn failed<T>(err: ::metrics::SetRecorderError<T>) -> SetupError {
+        SetupError::new(format!("could not install the metrics recorder: {err}"))
+    }
+    match (prometheus, meters) {
+        (None, None) => Ok(()),
+        (Some(prometheus), None) => ::metrics::set_global_recorder(prometheus).map_err(failed),
+        (None, Some(meters)) => {
+            ::metrics::set_global_recorder(metrics::recorder(meters)).map_err(failed)
+        }
+        (Some(prometheus), Some(meters)) => ::metrics::set_global_recorder(
+            metrics_util::layers::FanoutBuilder::default()
+                .add_recorder(prometheus)
+                .add_recorder(metrics::recorder(meters))
+                .build(),
+        )
+        .map_err(failed),
+    }
 }
 
 /// The Tokio runtime the exporters run their connections on.
@@ -366,6 +436,8 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
     logger: Option<SdkLoggerProvider>,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+    abandon: Option<Arc<metrics::Abandon>>,
     health: Vec<Arc<ExportHealth>>,
     prometheus: Option<PrometheusHandle>,
     _upkeep: Option<prometheus::Upkeep>,
@@ -401,15 +473,26 @@ impl TelemetryGuard {
         for health in &self.health {
             health.close();
         }
-        let (provider, logger) = (self.provider.take(), self.logger.take());
-        let (spans, logs) = std::thread::scope(|scope| {
+        let (provider, logger, meters) =
+            (self.provider.take(), self.logger.take(), self.meters.take());
+        let (spans, logs, points) = std::thread::scope(|scope| {
             let logs =
                 scope.spawn(|| logger.map(|logger| logger.shutdown_with_timeout(SHUTDOWN_TIMEOUT)));
+            let points =
+                scope.spawn(|| meters.map(|meters| meters.shutdown_with_timeout(SHUTDOWN_TIMEOUT)));
             let spans = provider.map(|provider| provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT));
-            (spans, logs.join().unwrap_or(None))
+            (
+                spans,
+                logs.join().unwrap_or(None),
+                points.join().unwrap_or(None),
+            )
         });
+        // A last metrics export still waiting lets go now, while the runtime runs.
+        if let Some(abandon) = self.abandon.take() {
+            abandon.abandon(Duration::from_secs(1));
+        }
         let mut problems = Vec::new();
-        for (what, result) in [("spans", spans), ("log records", logs)] {
+        for (what, result) in [("spans", spans), ("log records", logs), ("metrics", points)] {
             if let Some(Err(err)) = result {
                 problems.push(format!(
                     "could not flush the {what} within {SHUTDOWN_TIMEOUT:?}: {err}"

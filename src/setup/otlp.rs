@@ -47,6 +47,7 @@ impl std::str::FromStr for OtlpProtocol {
 pub(crate) enum Signal {
     Traces,
     Logs,
+    Metrics,
 }
 
 impl Signal {
@@ -55,6 +56,7 @@ impl Signal {
         match self {
             Self::Traces => "TRACES",
             Self::Logs => "LOGS",
+            Self::Metrics => "METRICS",
         }
     }
 
@@ -63,6 +65,7 @@ impl Signal {
         match self {
             Self::Traces => "v1/traces",
             Self::Logs => "v1/logs",
+            Self::Metrics => "v1/metrics",
         }
     }
 
@@ -71,6 +74,7 @@ impl Signal {
         match self {
             Self::Traces => "span",
             Self::Logs => "log",
+            Self::Metrics => "metric_data_point",
         }
     }
 }
@@ -110,7 +114,9 @@ impl Export {
     /// protocol variables of `signal`.
     pub(crate) fn from_env(signal: Signal, warnings: &mut Vec<String>) -> Self {
         let exporter_var = format!("OTEL_{}_EXPORTER", signal.upper());
-        let disabled = match var(&exporter_var).as_deref().map(str::trim) {
+        // `OTEL_METRICS_EXPORTER` also names `prometheus`: the metrics part reads it.
+        let exporter = var(&exporter_var).filter(|_| signal != Signal::Metrics);
+        let disabled = match exporter.as_deref().map(str::trim) {
             None | Some("otlp") => false,
             // Log lines always go to standard output; `console` asks for nothing more.
             Some("none") | Some("console") => true,
@@ -133,6 +139,19 @@ impl Export {
             })
             .unwrap_or_default();
         Self { endpoint, protocol }
+    }
+
+    /// Exports to the OTLP default endpoint (`http://localhost:4318`, or `:4317` for gRPC)
+    /// when no endpoint is configured.
+    pub(crate) fn or_default_endpoint(mut self) -> Self {
+        if self.endpoint.is_none() {
+            let port = match self.protocol {
+                OtlpProtocol::Grpc => 4317,
+                OtlpProtocol::HttpProtobuf => 4318,
+            };
+            self.endpoint = Some(Endpoint::Base(format!("http://localhost:{port}")));
+        }
+        self
     }
 
     /// The URL the signal goes to, checked: `http://` or `https://` with a host.
@@ -346,6 +365,8 @@ impl Target {
             (Signal::Traces, OtlpProtocol::HttpProtobuf) => "otlp_http_span_exporter",
             (Signal::Logs, OtlpProtocol::Grpc) => "otlp_grpc_log_exporter",
             (Signal::Logs, OtlpProtocol::HttpProtobuf) => "otlp_http_log_exporter",
+            (Signal::Metrics, OtlpProtocol::Grpc) => "otlp_grpc_metric_exporter",
+            (Signal::Metrics, OtlpProtocol::HttpProtobuf) => "otlp_http_metric_exporter",
         }
     }
 
@@ -483,10 +504,11 @@ impl ExportHealth {
 
     /// Counts the outcome of one export of `count` items, and logs a failure at most once per
     /// [`WARN_INTERVAL`].
-    fn exported(&self, count: usize, result: &OTelSdkResult) {
+    pub(crate) fn exported(&self, count: usize, result: &OTelSdkResult) {
         let name = match self.item {
             "span" => "otel.sdk.exporter.span.exported",
-            _ => "otel.sdk.exporter.log.exported",
+            "log" => "otel.sdk.exporter.log.exported",
+            _ => "otel.sdk.exporter.metric_data_point.exported",
         };
         match result {
             Ok(()) => {
@@ -507,7 +529,7 @@ impl ExportHealth {
                     return;
                 }
                 self.warn(format_args!(
-                    "exporting {count} {}s to {} failed: {err}",
+                    "exporting {count} {}(s) to {} failed: {err}",
                     self.item, self.url
                 ));
             }

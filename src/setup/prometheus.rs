@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use super::SetupError;
 use crate::metrics_layer::DURATION_BUCKETS;
@@ -14,17 +14,16 @@ use crate::metrics_layer::DURATION_BUCKETS;
 /// keeps memory bounded between scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
-/// Installs the Prometheus recorder as the global `metrics` recorder: Prometheus naming (unit
-/// suffixes such as `_seconds`), the semantic conventions' duration buckets for every
-/// histogram, and an upkeep thread.
-pub(crate) fn install() -> Result<(PrometheusHandle, Upkeep), SetupError> {
-    let handle = PrometheusBuilder::new()
+/// Builds the Prometheus recorder (installed by the caller, alone or beside the OTLP one):
+/// Prometheus naming (unit suffixes such as `_seconds`), the semantic conventions' duration
+/// buckets for every histogram, and an upkeep thread.
+pub(crate) fn recorder() -> Result<(PrometheusRecorder, PrometheusHandle, Upkeep), SetupError> {
+    let recorder = PrometheusBuilder::new()
         .with_recommended_naming(true)
         .set_buckets(&DURATION_BUCKETS)
-        .and_then(PrometheusBuilder::install_recorder)
-        .map_err(|err| {
-            SetupError::new(format!("could not install the Prometheus recorder: {err}"))
-        })?;
+        .map_err(|err| SetupError::new(format!("could not build the Prometheus recorder: {err}")))?
+        .build_recorder();
+    let handle = recorder.handle();
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let (handle, stop) = (handle.clone(), Arc::clone(&stop));
@@ -39,6 +38,7 @@ pub(crate) fn install() -> Result<(PrometheusHandle, Upkeep), SetupError> {
             .map_err(|err| SetupError::new(format!("could not start the metrics upkeep: {err}")))?
     };
     Ok((
+        recorder,
         handle,
         Upkeep {
             stop,

@@ -70,8 +70,8 @@ pub(crate) fn provider(
 /// (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs) or their defaults.
 pub(crate) fn queue(signal: Signal) -> (usize, usize) {
     let prefix = match signal {
-        Signal::Traces => "OTEL_BSP",
         Signal::Logs => "OTEL_BLRP",
+        Signal::Traces | Signal::Metrics => "OTEL_BSP",
     };
     let read = |name: &str, default: usize| {
         var(&format!("{prefix}_{name}"))

@@ -11,6 +11,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -19,6 +25,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
@@ -107,8 +114,24 @@ fn service(resource: Option<&Resource>) -> String {
         .unwrap_or_default()
 }
 
+/// One received metric and the `service.name` of its resource.
+#[derive(Clone, Debug)]
+pub struct ReceivedMetric {
+    pub service: String,
+    pub metric: Metric,
+}
+
+/// The attributes of a data point, as `(key, text)` pairs.
+pub fn attrs(attributes: &[KeyValue]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.as_ref().and_then(text)?)))
+        .collect()
+}
+
 #[derive(Clone, Default)]
 struct Store {
+    metrics: Arc<Mutex<Vec<ReceivedMetric>>>,
     spans: Arc<Mutex<Vec<Received>>>,
     logs: Arc<Mutex<Vec<ReceivedLog>>>,
     /// The request headers of every export, names in lower case.
@@ -126,6 +149,22 @@ impl Store {
                     spans.push(Received {
                         service: service.clone(),
                         span,
+                    });
+                }
+            }
+        }
+    }
+
+    fn metrics(&self, request: ExportMetricsServiceRequest, headers: http::HeaderMap) {
+        self.headers.lock().unwrap().push(headers);
+        let mut metrics = self.metrics.lock().unwrap();
+        for resource_metrics in request.resource_metrics {
+            let service = service(resource_metrics.resource.as_ref());
+            for scope_metrics in resource_metrics.scope_metrics {
+                for metric in scope_metrics.metrics {
+                    metrics.push(ReceivedMetric {
+                        service: service.clone(),
+                        metric,
                     });
                 }
             }
@@ -173,6 +212,18 @@ impl LogsService for Store {
     }
 }
 
+#[tonic::async_trait]
+impl MetricsService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let headers = request.metadata().clone().into_headers();
+        self.metrics(request.into_inner(), headers);
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
 /// The answer to an OTLP/HTTP export.
 fn answer(decoded: bool, response: Vec<u8>) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -217,8 +268,12 @@ fn router(store: &Store) -> axum::Router {
         LogsServiceServer::new(store.clone())
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
     )
+    .add_service(
+        MetricsServiceServer::new(store.clone())
+            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+    )
     .into_axum_router();
-    let (traces, logs) = (store.clone(), store.clone());
+    let (traces, logs, metrics) = (store.clone(), store.clone(), store.clone());
     grpc.route(
         "/v1/traces",
         axum::routing::post(move |headers: http::HeaderMap, bytes: bytes::Bytes| {
@@ -243,6 +298,24 @@ fn router(store: &Store) -> axum::Router {
                     Ok(request) => {
                         store.logs(request, headers);
                         answer(true, ExportLogsServiceResponse::default().encode_to_vec())
+                    }
+                    Err(_) => answer(false, Vec::new()),
+                }
+            }
+        }),
+    )
+    .route(
+        "/v1/metrics",
+        axum::routing::post(move |headers: http::HeaderMap, bytes: bytes::Bytes| {
+            let store = metrics.clone();
+            async move {
+                match ExportMetricsServiceRequest::decode(&body(&headers, bytes)[..]) {
+                    Ok(request) => {
+                        store.metrics(request, headers);
+                        answer(
+                            true,
+                            ExportMetricsServiceResponse::default().encode_to_vec(),
+                        )
                     }
                     Err(_) => answer(false, Vec::new()),
                 }
@@ -290,6 +363,29 @@ impl Collector {
     /// Every log record received so far.
     pub fn logs(&self) -> Vec<ReceivedLog> {
         self.store.logs.lock().unwrap().clone()
+    }
+
+    /// Every metric received so far, one entry per metric per export.
+    pub fn metrics(&self) -> Vec<ReceivedMetric> {
+        self.store.metrics.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 10 s) until `done` holds for the metrics received, and returns them.
+    pub async fn wait_for_metrics(
+        &self,
+        done: impl Fn(&[ReceivedMetric]) -> bool,
+    ) -> Vec<ReceivedMetric> {
+        let waited = super::within(async || {
+            let metrics = self.metrics();
+            done(&metrics).then_some(metrics)
+        });
+        match waited.await {
+            Some(metrics) => metrics,
+            None => panic!(
+                "the collector did not receive the expected metrics within 10 s: {:#?}",
+                self.metrics()
+            ),
+        }
     }
 
     /// The request headers of every export so far.
