@@ -316,3 +316,39 @@ async fn metrics_are_pushed_with_their_names_units_and_buckets_over_http() {
 async fn metrics_are_pushed_with_their_names_units_and_buckets_over_grpc() {
     metrics_are_pushed_with_their_names_units_and_buckets("grpc").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manual_wiring_example_puts_the_handler_spans_under_the_server_span() {
+    let collector = Collector::start().await;
+    let addr = free_addr();
+    let endpoint = format!("http://{}", collector.addr);
+    let mut example = Example::start(
+        "manual_wiring",
+        &[],
+        &[
+            ("ADDR", &addr),
+            ("RUST_LOG", "warn"),
+            ("SHUTDOWN_DRAIN_MS", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    common::until("the example listening", async || {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
+    assert_eq!(get(&addr, "/orders/7", "manual-wiring").await.0, 200);
+    let spans = collector
+        .wait_until(|spans| spans.iter().any(|s| s.span.name == "price"))
+        .await;
+    let server = one(&spans, "server span", |s| s.span.name == "GET /orders/{id}");
+    let order = one(&spans, "order span", |s| s.span.name == "order");
+    let price = one(&spans, "price span", |s| s.span.name == "price");
+    assert_eq!(order.parent_span_id(), server.span_id());
+    assert_eq!(price.parent_span_id(), order.span_id());
+    assert_eq!(order.attr("order.id").as_deref(), Some("7"));
+    assert_eq!(server.attr("correlation_id").as_deref(), Some("manual-wiring"));
+    assert!(spans.iter().all(|s| s.span.name != "request"), "{spans:#?}");
+    example.signal("TERM");
+    assert_eq!(example.exit_code().await, Some(0));
+}

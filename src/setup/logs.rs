@@ -57,6 +57,10 @@ pub(crate) fn layers(
     }
 }
 
+/// The target of the crate's `request` span (the layers' `request_span::TARGET`, which this
+/// feature may be built without).
+pub(crate) const REQUEST_SPAN_TARGET: &str = "tower_telemetry::request";
+
 /// Enables the `request` span of `CorrelationLayer` at any level, and nothing else.
 const REQUEST_SPAN_DIRECTIVE: &str = "tower_telemetry::request=trace";
 

@@ -148,7 +148,7 @@ where
     let env = EnvFilter::try_new(directives)
         .map_err(|err| SetupError::new(format!("invalid trace filter `{directives}`: {err}")))?;
     Ok(env.and(filter_fn(|metadata| {
-        metadata.target() != crate::request_span::TARGET
+        metadata.target() != super::logs::REQUEST_SPAN_TARGET
     })))
 }
 
