@@ -38,10 +38,10 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower_telemetry::health::{Health, HealthLayer, Shutdown};
 use tower_telemetry::{CorrelationLayer, TraceLayer};
 use tracing::Instrument;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -72,7 +72,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_filter(EnvFilter::try_new(format!(
             "tower_telemetry::request=trace,{directives}"
         ))?);
-    tracing_subscriber::registry().with(lines).with(bridge).try_init()?;
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(bridge)
+        .try_init()?;
 
     let health = Health::builder().build();
     let shutdown = Shutdown::new(&health);

@@ -347,7 +347,10 @@ async fn the_manual_wiring_example_puts_the_handler_spans_under_the_server_span(
     assert_eq!(order.parent_span_id(), server.span_id());
     assert_eq!(price.parent_span_id(), order.span_id());
     assert_eq!(order.attr("order.id").as_deref(), Some("7"));
-    assert_eq!(server.attr("correlation_id").as_deref(), Some("manual-wiring"));
+    assert_eq!(
+        server.attr("correlation_id").as_deref(),
+        Some("manual-wiring")
+    );
     assert!(spans.iter().all(|s| s.span.name != "request"), "{spans:#?}");
     example.signal("TERM");
     assert_eq!(example.exit_code().await, Some(0));

@@ -1,45 +1,58 @@
-//! Opt-in, one-call installation of what the layers feed: a `tracing` subscriber for the logs
-//! and an OpenTelemetry tracer provider exporting spans over OTLP, both configured from the
-//! environment.
+//! Opt-in, one-call installation of what the layers feed, all configured from the standard
+//! `OTEL_*` variables: a `tracing` subscriber for the log lines, an OpenTelemetry tracer
+//! provider, the bridge that exports the application's own `tracing` spans on it, log records
+//! and metrics over OTLP, the Prometheus recorder, and OTLP over TLS to managed collectors.
 //!
 //! A library should not install global state, so nothing in this crate calls this module; it is
-//! for applications and examples, behind the `setup` feature.
+//! for applications and examples, behind the `setup` feature. Wiring the same by hand:
+//! `examples/manual_wiring.rs`.
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), tower_telemetry::setup::SetupError> {
 //! // JSON lines on stdout, filtered by RUST_LOG (default `info`); LOG_FORMAT=text for humans.
-//! // Spans go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set, nowhere otherwise.
+//! // With OTEL_EXPORTER_OTLP_ENDPOINT set: spans (ours and the application's), log records,
+//! // and with OTEL_METRICS_EXPORTER=otlp metrics, to the collector; nowhere otherwise.
 //! let telemetry = tower_telemetry::setup::Telemetry::from_env()
 //!     .service_name("checkout")
 //!     .init()?;
 //! // ... serve ...
-//! telemetry.shutdown()?; // flushes the spans still queued (dropping the guard does too)
+//! telemetry.shutdown()?; // flushes what is still queued, 5 s at most per signal
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! # What goes where
+//!
+//! | signal | always | with an OTLP endpoint |
+//! |---|---|---|
+//! | log lines | JSON (or text) on standard output, filtered by `RUST_LOG` | the same records over OTLP, with the trace and span IDs of the current span and `correlation_id`, filtered by `RUST_LOG` (`OTEL_LOGS_EXPORTER=none` keeps them off) |
+//! | spans | made (their IDs are on the log lines), not exported | the layers' server and client spans, and the application's `tracing` spans under them through `tracing-opentelemetry`, filtered by `TRACES_FILTER` (default `info`), never the crate's own `request` span |
+//! | metrics | the Prometheus recorder: serve [`TelemetryGuard::prometheus`]'s `render()` on `GET /metrics` | pushed over OTLP when `OTEL_METRICS_EXPORTER` names `otlp` (`otlp,prometheus` for both) |
+//!
 //! # Environment
+//!
+//! The main variables; every one honoured, with its default and what a bad value does, is in
+//! the observability reference (`docs/operations/observability.md`, section 7).
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `LOG_FORMAT` | `json` or `text` | `json` |
-//! | `RUST_LOG` | an `EnvFilter` directive list | `info` |
-//! | `OTEL_SERVICE_NAME` | `service.name` of the spans; wins over [`Telemetry::service_name`] | the name given in code, else `unknown_service` |
-//! | `OTEL_RESOURCE_ATTRIBUTES` | more resource attributes, `key=value,...` | none |
-//! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | where spans go; without either, spans are made (for log trace IDs) but not exported | none |
-//! | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `grpc` or `http/protobuf` | `http/protobuf` |
-//! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`, ... | read by `opentelemetry-otlp` | its defaults |
-//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | the sampler, read by the SDK | `parentbased_always_on` |
-//! | `OTEL_TRACES_EXPORTER=none`, `OTEL_SDK_DISABLED=true` | export nothing | |
+//! | `RUST_LOG` | the `EnvFilter` of log lines and log records | `info` |
+//! | `TRACES_FILTER` | the `EnvFilter` of the application's spans | `info` |
+//! | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | the resource of every signal | `unknown_service`, or the name given in code |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_ENDPOINT` | where each signal goes (`http://` or `https://`) | none: no export |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` (and per signal) | `grpc` or `http/protobuf` | `http/protobuf` |
+//! | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` (and per signal) | PEM files: the CA to trust, the client identity for mTLS | the system's roots |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `_COMPRESSION`, `_TIMEOUT` (and per signal) | API keys, `gzip`, milliseconds | none, none, 10000 |
+//! | `OTEL_METRICS_EXPORTER` | `prometheus`, `otlp`, `none`, or a list | `prometheus` |
 //!
-//! Metrics: the Prometheus recorder (`metrics-exporter-prometheus`) becomes the global
-//! `metrics` recorder, with Prometheus naming (`http_server_request_duration_seconds`), the
-//! semantic conventions' duration buckets for histograms, and an upkeep thread that keeps its
-//! memory bounded. Serve [`TelemetryGuard::prometheus`]'s `render()` on `GET /metrics`.
-//!
-//! An unreadable `LOG_FORMAT` or protocol is not fatal: the default is used and a warning is
-//! logged once the subscriber is installed. Spans are exported by a batch processor on its own
-//! thread: request handling never waits for the collector.
+//! An unreadable value that has a default (`LOG_FORMAT`, a protocol, a timeout, an exporter
+//! name) is not fatal: the default is used and a warning is logged once the subscriber is
+//! installed. An endpoint that is not a URL, or a TLS file that cannot be read, fails
+//! [`Telemetry::init`] with the variable's name. Exports run on the runtime, never on the request
+//! path; their failures and drops are counted (`otel.sdk.exporter.*.exported`,
+//! `otel.sdk.processor.*.processed`) and logged at most once a minute under target
+//! `tower_telemetry::setup`.
 //!
 //! # The JSON format
 //!

@@ -340,6 +340,24 @@ impl Target {
         let Some(url) = export.url(signal)? else {
             return Ok(None);
         };
+        // Values the exporter crate would ignore without a word.
+        if let Some((name, value)) = signal_var(signal, "COMPRESSION")
+            && !matches!(value.trim().to_ascii_lowercase().as_str(), "gzip" | "none")
+        {
+            warnings.push(format!("{name} must be `gzip` or `none`, not `{value}`"));
+        }
+        if signal == Signal::Metrics
+            && let Some(value) = var("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
+            && !matches!(
+                value.trim().to_ascii_lowercase().as_str(),
+                "cumulative" | "delta" | "lowmemory"
+            )
+        {
+            warnings.push(format!(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE must be `cumulative`, \
+                 `delta` or `lowmemory`, not `{value}`"
+            ));
+        }
         let tls = if url.scheme_str() == Some("https") {
             TlsFiles::from_env(signal)?
         } else {
