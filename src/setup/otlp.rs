@@ -701,6 +701,92 @@ mod tests {
         }
     }
 
+    /// A CA and a client certificate it signed, as PEM: `(ca, client, client key)`.
+    fn pem_files() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(vec!["client.test".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (
+            ca.pem().into_bytes(),
+            client.pem().into_bytes(),
+            key.serialize_pem().into_bytes(),
+        )
+    }
+
+    #[test]
+    fn tls_files_make_both_transports_configurations() {
+        let (ca, cert, key) = pem_files();
+        let files = TlsFiles {
+            ca: Some(ca),
+            identity: Some((cert, key)),
+        };
+        files.rustls().unwrap();
+        let _ = files.tonic();
+        // Without files: the system's roots, or the Mozilla ones.
+        TlsFiles::default().rustls().unwrap();
+        let _ = TlsFiles::default().tonic();
+    }
+
+    #[test]
+    fn tls_files_that_are_not_pem_fail_with_what_they_are() {
+        let (ca, cert, key) = pem_files();
+        let no_cert = TlsFiles {
+            ca: Some(b"not a certificate".to_vec()),
+            identity: None,
+        };
+        let err = no_cert.rustls().unwrap_err().to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        let bad_key = TlsFiles {
+            ca: Some(ca.clone()),
+            identity: Some((cert.clone(), b"not a key".to_vec())),
+        };
+        let err = bad_key.rustls().unwrap_err().to_string();
+        assert!(err.contains("the client key file"), "{err}");
+        let wrong_key = TlsFiles {
+            ca: Some(ca),
+            identity: Some((cert, pem_files().2)),
+        };
+        let err = wrong_key.rustls().unwrap_err().to_string();
+        assert!(err.contains("the client certificate"), "{err}");
+        let _ = key;
+    }
+
+    #[test]
+    fn component_types_follow_the_semantic_conventions() {
+        let target = |signal, protocol| Target {
+            signal,
+            url: "http://127.0.0.1:4318".parse().unwrap(),
+            protocol,
+            timeout: Duration::from_secs(1),
+            tls: TlsFiles::default(),
+        };
+        let mut types = Vec::new();
+        for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+            for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+                types.push(target(signal, protocol).component_type());
+            }
+        }
+        assert_eq!(
+            types,
+            [
+                "otlp_grpc_span_exporter",
+                "otlp_http_span_exporter",
+                "otlp_grpc_log_exporter",
+                "otlp_http_log_exporter",
+                "otlp_grpc_metric_exporter",
+                "otlp_http_metric_exporter",
+            ]
+        );
+    }
+
     #[test]
     fn the_queue_counts_what_it_drops() {
         let target = Target {
