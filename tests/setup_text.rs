@@ -23,7 +23,7 @@ async fn text_lines_name_the_request_span_and_its_id() {
         second
             .unwrap_err()
             .to_string()
-            .starts_with("could not install the Prometheus recorder"),
+            .starts_with("could not install the metrics recorder"),
         "a second global recorder is refused, not a panic"
     );
     let third = Telemetry::from_env()
