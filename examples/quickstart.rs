@@ -71,7 +71,7 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
 use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
-use tower_telemetry::setup::Telemetry;
+use tower_telemetry::setup::{TEXT_CONTENT_TYPE, Telemetry};
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{OperationLayer, TelemetryLayer};
 use tracing::Instrument;
@@ -105,9 +105,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prometheus = telemetry.prometheus().cloned();
     let metrics_app = Router::new().route(
         "/metrics",
-        get(move || {
-            let body = prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
-            async move { ([("content-type", "text/plain; version=0.0.4")], body) }
+        // OpenMetrics, with exemplars linking latency buckets to traces, to a scraper that
+        // asks for it (Prometheus with exemplar storage does); the classic text otherwise.
+        get(move |headers: http::HeaderMap| {
+            let (content_type, body) = match &prometheus {
+                Some(p) => p.render_for(headers.get(http::header::ACCEPT)),
+                None => (TEXT_CONTENT_TYPE, String::new()),
+            };
+            async move { ([("content-type", content_type)], body) }
         }),
     );
     let metrics_server = axum::serve(metrics_listener, metrics_app);

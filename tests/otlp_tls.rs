@@ -296,3 +296,104 @@ async fn an_endpoint_that_is_not_a_url_fails_at_startup() {
         quickstart.seen()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_values_are_warnings_and_their_defaults_work() {
+    let collector = Collector::start().await;
+    let base = format!("http://{}", collector.addr);
+    let (traces, metrics_url) = (format!("{base}/v1/traces"), format!("{base}/v1/metrics"));
+    let (mut quickstart, addr, _) = start(&[
+        ("LOG_FORMAT", "xml"),
+        // Per-signal endpoints, used as they are; the generic one is not set.
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &metrics_url),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "zip"),
+        ("OTEL_LOGS_EXPORTER", "carrier-pigeon"),
+        ("OTEL_METRICS_EXPORTER", "otlp,statsd"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sometimes",
+        ),
+    ])
+    .await;
+    assert_eq!(get(&addr, "/users/42", "defaults-kept").await, 200);
+    // The defaults work: http/protobuf to the per-signal URLs.
+    collector
+        .wait_until(|spans| {
+            spans
+                .iter()
+                .any(|s| s.attr("correlation_id").as_deref() == Some("defaults-kept"))
+        })
+        .await;
+    collector
+        .wait_for_metrics(|m| {
+            m.iter()
+                .any(|m| m.metric.name == "http.server.request.duration")
+        })
+        .await;
+    quickstart.signal("TERM");
+    assert_eq!(quickstart.exit_code().await, Some(0));
+    // No logs endpoint: nothing but spans and metrics was sent.
+    assert!(collector.logs().is_empty());
+    let seen = quickstart.seen();
+    for variable in [
+        "LOG_FORMAT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_LOGS_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    ] {
+        assert!(
+            seen.iter().any(|line| line.contains(variable)
+                && line.contains("using the default")
+                && line.contains("tower_telemetry::setup")),
+            "a warning names {variable}: {seen:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_files_that_cannot_be_used_fail_at_startup() {
+    let pki = Pki::new("unusable");
+    let missing = pki.path("missing.pem");
+    let (cert, key) = (pki.path("client.pem"), pki.path("client-key.pem"));
+    for (env, expected) in [
+        (
+            vec![("OTEL_EXPORTER_OTLP_CERTIFICATE", missing.as_str())],
+            "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read",
+        ),
+        (
+            vec![(
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                cert.as_str(),
+            )],
+            "must be set together",
+        ),
+        (
+            vec![
+                ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", key.as_str()),
+                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()),
+            ],
+            "the client certificate",
+        ),
+    ] {
+        let mut all = vec![
+            ("ADDR", "127.0.0.1:0"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:9"),
+        ];
+        all.extend(env);
+        let mut quickstart = Example::start("quickstart", &[], &all);
+        assert_ne!(quickstart.exit_code().await, Some(0));
+        assert!(
+            quickstart.seen().iter().any(|line| line.contains(expected)),
+            "{expected}: {:#?}",
+            quickstart.seen()
+        );
+    }
+}

@@ -50,6 +50,11 @@ impl Drop for PrometheusServer {
 
 impl PrometheusServer {
     fn start(target: SocketAddr) -> Self {
+        Self::start_with(target, &[])
+    }
+
+    /// Prometheus with extra command-line arguments (feature flags).
+    fn start_with(target: SocketAddr, args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -77,6 +82,7 @@ impl PrometheusServer {
             ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -86,6 +92,18 @@ impl PrometheusServer {
 
     /// Runs an instant query; `None` until Prometheus answers with a result.
     async fn query(&self, client: &HttpClient, query: &str) -> Option<Vec<Value>> {
+        self.api(client, "query", query, "").await
+    }
+
+    /// `GET /api/v1/{endpoint}?query=...{more}`: the `data.result` array (or `data`, for the
+    /// endpoints that answer with an array), `None` until Prometheus answers with success.
+    async fn api(
+        &self,
+        client: &HttpClient,
+        endpoint: &str,
+        query: &str,
+        more: &str,
+    ) -> Option<Vec<Value>> {
         let encoded: String = query
             .bytes()
             .map(|b| match b {
@@ -95,10 +113,12 @@ impl PrometheusServer {
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        let request =
-            http::Request::get(format!("http://{}/api/v1/query?query={encoded}", self.addr))
-                .body(http_body_util::Empty::new())
-                .unwrap();
+        let request = http::Request::get(format!(
+            "http://{}/api/v1/{endpoint}?query={encoded}{more}",
+            self.addr
+        ))
+        .body(http_body_util::Empty::new())
+        .unwrap();
         let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
             .await
             .ok()?
@@ -111,6 +131,7 @@ impl PrometheusServer {
         (json["status"] == "success").then(|| {
             json["data"]["result"]
                 .as_array()
+                .or_else(|| json["data"].as_array())
                 .cloned()
                 .unwrap_or_default()
         })
@@ -354,4 +375,91 @@ async fn every_documented_grpc_query_returns_data_from_a_real_scrape() {
         )
         .await;
     assert!(scalar(&unknown[0]) >= 1.0);
+}
+
+/// The quickstart as a process, exporting its spans to a real OTLP receiver, scraped by a
+/// real Prometheus that stores exemplars: a latency bucket links to a trace the receiver got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latency_bucket_links_to_an_exported_trace_through_its_exemplar() {
+    use common::otlp::Collector;
+    use common::process::{Example, free_addr};
+
+    let collector = Collector::start().await;
+    let (addr, metrics) = (free_addr(), free_addr());
+    let endpoint = format!("http://{}", collector.addr);
+    let mut quickstart = Example::start(
+        "quickstart",
+        &[],
+        &[
+            ("ADDR", &addr),
+            ("METRICS_ADDR", &metrics),
+            ("RUST_LOG", "warn"),
+            ("SHUTDOWN_DRAIN_MS", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    until("the quickstart listening", async || {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
+    let client = client();
+    let (app, metrics): (SocketAddr, SocketAddr) =
+        (addr.parse().unwrap(), metrics.parse().unwrap());
+    // A scraper that does not ask for OpenMetrics gets the classic text, without exemplars.
+    fetch(&client, app, "/users/42", &[]).await;
+    let (_, headers, text) = fetch(&client, metrics, "/metrics", &[]).await;
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    assert!(
+        text.contains("http_server_request_duration_seconds_bucket") && !text.contains("trace_id"),
+        "{text}"
+    );
+
+    let server = PrometheusServer::start_with(metrics, &["--enable-feature=exemplar-storage"]);
+    server
+        .wait_for(
+            &client,
+            "count(http_server_request_duration_seconds_count)",
+            |r| !r.is_empty(),
+        )
+        .await;
+    for _ in 0..5 {
+        fetch(&client, app, "/users/42", &[]).await;
+    }
+    let exemplars = within(async || {
+        let series = server
+            .api(
+                &client,
+                "query_exemplars",
+                "http_server_request_duration_seconds_bucket",
+                "&start=0&end=9999999999",
+            )
+            .await?;
+        let ids: Vec<String> = series
+            .iter()
+            .flat_map(|s| s["exemplars"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+            .collect();
+        (!ids.is_empty()).then_some(ids)
+    })
+    .await
+    .expect("Prometheus stored exemplars from the OpenMetrics scrape");
+    let spans = collector
+        .wait_until(|spans| spans.iter().any(|s| exemplars.contains(&s.trace_id())))
+        .await;
+    let linked = spans
+        .iter()
+        .find(|s| exemplars.contains(&s.trace_id()))
+        .unwrap();
+    assert_eq!(
+        linked.span.name, "GET /users/{id}",
+        "the exemplar is the request's server span"
+    );
+    quickstart.signal("TERM");
+    assert_eq!(quickstart.exit_code().await, Some(0));
 }

@@ -53,11 +53,18 @@ pub(crate) fn app() -> Router {
 pub(crate) fn install() -> SdkTracerProvider {
     // One recorder with our buckets for every histogram, so both stacks pay for the same
     // histogram shape (the peer's `pair()` would install one with its own buckets).
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&DURATION_BUCKETS)
-        .expect("valid buckets")
-        .install_recorder()
-        .expect("no other recorder");
+    // RECORDER=setup: the recorder `setup` installs (prometheus-client, with exemplars)
+    // instead, to compare the two in one run.
+    if std::env::var("RECORDER").is_ok_and(|r| r == "setup") {
+        metrics::set_global_recorder(tower_telemetry::setup::PrometheusRecorder::new())
+            .expect("no other recorder");
+    } else {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&DURATION_BUCKETS)
+            .expect("valid buckets")
+            .install_recorder()
+            .expect("no other recorder");
+    }
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOn)
         .with_span_processor(BatchSpanProcessor::builder(Discard).build())

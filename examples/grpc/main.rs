@@ -56,7 +56,7 @@ use tower::ServiceBuilder;
 use tower_telemetry::correlation::{CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, Shutdown};
 use tower_telemetry::metrics_layer::MetricsClientLayer;
-use tower_telemetry::setup::Telemetry;
+use tower_telemetry::setup::{TEXT_CONTENT_TYPE, Telemetry};
 use tower_telemetry::trace::TraceClientLayer;
 use tower_telemetry::{CorrelationLayer, MetricsLayer, TraceLayer};
 
@@ -105,9 +105,13 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
             metrics_listener,
             Router::new().route(
                 "/metrics",
-                get(move || {
-                    let body = prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
-                    async move { body }
+                // OpenMetrics, with exemplars, to a scraper that asks for it.
+                get(move |headers: http::HeaderMap| {
+                    let (content_type, body) = match &prometheus {
+                        Some(p) => p.render_for(headers.get(http::header::ACCEPT)),
+                        None => (TEXT_CONTENT_TYPE, String::new()),
+                    };
+                    async move { ([("content-type", content_type)], body) }
                 }),
             ),
         )

@@ -86,10 +86,21 @@ impl<A: Part, B: Part, C: Part> Part for (A, B, C) {
         self.0.trailers(trailers);
     }
 
+    /// Each part ends inside the scope of the parts outside it, as the inner of stacked
+    /// layers ends inside the outer ones' polls: the metrics part records while the trace
+    /// part's span is current (its histogram's exemplar), the trace part ends while the
+    /// correlation part's ID is.
     fn end(&mut self, end: End<'_>) {
-        self.2.end(end);
-        self.1.end(end);
-        self.0.end(end);
+        let (a, b, c) = self;
+        {
+            let _outer = (a.enter(), b.enter());
+            c.end(end);
+        }
+        {
+            let _outer = a.enter();
+            b.end(end);
+        }
+        a.end(end);
     }
 }
 

@@ -269,3 +269,32 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::otlp::{Endpoint, Export, OtlpProtocol, Signal, Target};
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_log_pipeline_builds_and_flushes_over_both_protocols() {
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            let export = Export {
+                endpoint: Some(Endpoint::Base("http://127.0.0.1:9".to_owned())),
+                protocol,
+            };
+            let target = Target::resolve(Signal::Logs, &export, &mut Vec::new())
+                .unwrap()
+                .unwrap();
+            let mut healths = Vec::new();
+            let provider = otlp_provider(
+                &target,
+                opentelemetry_sdk::Resource::builder().build(),
+                &mut healths,
+            )
+            .unwrap();
+            assert_eq!(healths.len(), 1);
+            let _ = provider.force_flush();
+            let _ = provider.shutdown();
+        }
+    }
+}

@@ -310,6 +310,50 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_metric_pipeline_exports_counts_and_abandons_over_both_protocols() {
+        use super::super::otlp::{Endpoint, Export, Signal};
+        for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+            let export = Export {
+                endpoint: Some(Endpoint::Base("http://127.0.0.1:9".to_owned())),
+                protocol,
+            };
+            let target = Target::resolve(Signal::Metrics, &export, &mut Vec::new())
+                .unwrap()
+                .unwrap();
+            let (provider, abandon) =
+                otlp_provider(&target, Resource::builder().build(), &mut Vec::new()).unwrap();
+            let meter = provider.meter("test");
+            meter.u64_counter("jobs").build().add(1, &[]);
+            meter.i64_up_down_counter("queue").build().add(-1, &[]);
+            meter
+                .f64_histogram("wait")
+                .with_unit("s")
+                .build()
+                .record(0.2, &[]);
+            // Nothing listens on port 9: the export fails, and is counted.
+            assert!(
+                tokio::task::spawn_blocking({
+                    let provider = provider.clone();
+                    move || provider.force_flush()
+                })
+                .await
+                .unwrap()
+                .is_err()
+            );
+            // Once abandoned, an export gives up before it starts.
+            abandon.abandon(Duration::ZERO);
+            let flushed = tokio::task::spawn_blocking(move || {
+                let result = provider.force_flush();
+                let _ = provider.shutdown();
+                result
+            })
+            .await
+            .unwrap();
+            assert!(flushed.is_err());
+        }
+    }
+
     #[test]
     fn histograms_in_seconds_get_the_duration_buckets() {
         let provider = SdkMeterProvider::builder()

@@ -27,7 +27,7 @@
 //! |---|---|---|
 //! | log lines | JSON (or text) on standard output, filtered by `RUST_LOG` | the same records over OTLP, with the trace and span IDs of the current span and `correlation_id`, filtered by `RUST_LOG` (`OTEL_LOGS_EXPORTER=none` keeps them off) |
 //! | spans | made (their IDs are on the log lines), not exported | the layers' server and client spans, and the application's `tracing` spans under them through `tracing-opentelemetry`, filtered by `TRACES_FILTER` (default `info`), never the crate's own `request` span |
-//! | metrics | the Prometheus recorder: serve [`TelemetryGuard::prometheus`]'s `render()` on `GET /metrics` | pushed over OTLP when `OTEL_METRICS_EXPORTER` names `otlp` (`otlp,prometheus` for both) |
+//! | metrics | the Prometheus recorder: serve [`TelemetryGuard::prometheus`]'s `render_for(accept)` on `GET /metrics` (OpenMetrics with exemplars when the scraper asks for it) | pushed over OTLP when `OTEL_METRICS_EXPORTER` names `otlp` (`otlp,prometheus` for both) |
 //!
 //! # Environment
 //!
@@ -86,7 +86,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use metrics_exporter_prometheus::PrometheusHandle;
+pub use self::prometheus::{
+    OPENMETRICS_CONTENT_TYPE, PrometheusHandle, PrometheusRecorder, TEXT_CONTENT_TYPE,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -359,15 +361,8 @@ impl Telemetry {
             }
             false => None,
         };
-        let prometheus = self
-            .exporters
-            .prometheus
-            .then(prometheus::recorder)
-            .transpose()?;
-        let (recorder, prometheus) = match prometheus {
-            Some((recorder, handle, upkeep)) => (Some(recorder), Some((handle, upkeep))),
-            None => (None, None),
-        };
+        let recorder = self.exporters.prometheus.then(PrometheusRecorder::new);
+        let prometheus = recorder.as_ref().map(PrometheusRecorder::handle);
         install_recorder(recorder, meters.as_ref().map(|(meters, _)| meters))?;
         tracing_subscriber::Registry::default()
             .with(lines)
@@ -379,7 +374,6 @@ impl Telemetry {
         for warning in warnings {
             tracing::warn!(target: "tower_telemetry::setup", "{warning}; using the default");
         }
-        let (prometheus, upkeep) = prometheus.unzip();
         let (meters, abandon) = meters.unzip();
         Ok(TelemetryGuard {
             provider: Some(provider),
@@ -388,7 +382,6 @@ impl Telemetry {
             abandon,
             health,
             prometheus,
-            _upkeep: upkeep,
         })
     }
 }
@@ -408,7 +401,7 @@ fn resource(service_name: Option<&str>) -> Resource {
 
 /// Installs the global `metrics` recorder: Prometheus, OTLP, or both through a fan-out.
 fn install_recorder(
-    prometheus: Option<metrics_exporter_prometheus::PrometheusRecorder>,
+    prometheus: Option<PrometheusRecorder>,
     meters: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
 ) -> Result<(), SetupError> {
     fn failed<T>(err: ::metrics::SetRecorderError<T>) -> SetupError {
@@ -453,7 +446,6 @@ pub struct TelemetryGuard {
     abandon: Option<Arc<metrics::Abandon>>,
     health: Vec<Arc<ExportHealth>>,
     prometheus: Option<PrometheusHandle>,
-    _upkeep: Option<prometheus::Upkeep>,
 }
 
 impl TelemetryGuard {
@@ -569,6 +561,33 @@ mod tests {
             .init()
             .unwrap_err();
         assert!(err.to_string().starts_with("invalid log filter"), "{err}");
+    }
+
+    #[test]
+    fn each_setter_sets_its_choice() {
+        let telemetry = Telemetry::from_env()
+            .traces_filter("my_app=debug")
+            .bridge(false)
+            .otlp_endpoint("http://collector.test:4318")
+            .otlp_protocol(OtlpProtocol::Grpc)
+            .otlp_metrics(true)
+            .prometheus(false);
+        assert_eq!(telemetry.traces_filter.as_deref(), Some("my_app=debug"));
+        assert!(!telemetry.bridge);
+        assert!(telemetry.exporters.otlp && !telemetry.exporters.prometheus);
+        for export in [&telemetry.traces, &telemetry.logs, &telemetry.metrics] {
+            assert_eq!(export.protocol, OtlpProtocol::Grpc);
+            assert!(
+                matches!(&export.endpoint, Some(Endpoint::Base(url)) if url == "http://collector.test:4318")
+            );
+        }
+        let telemetry = telemetry.otlp_logs(false);
+        assert!(telemetry.logs.endpoint.is_none(), "no log export");
+        let telemetry = telemetry.otlp_logs(true);
+        assert!(
+            telemetry.logs.endpoint.is_some(),
+            "the traces' endpoint again"
+        );
     }
 
     #[test]

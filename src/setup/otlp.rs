@@ -359,7 +359,11 @@ impl Target {
             ));
         }
         let tls = if url.scheme_str() == Some("https") {
-            TlsFiles::from_env(signal)?
+            let files = TlsFiles::from_env(signal)?;
+            // Parsed now for both transports (tonic would read them only when it connects),
+            // so a file that cannot be used stops the start.
+            files.rustls()?;
+            files
         } else {
             TlsFiles::default()
         };
@@ -686,6 +690,57 @@ mod tests {
         assert_eq!(
             grpc.url(Signal::Logs).unwrap().unwrap().to_string(),
             "https://collector.example:4318/"
+        );
+    }
+
+    #[test]
+    fn metrics_asked_for_without_an_endpoint_go_to_the_otlp_default() {
+        for (protocol, url) in [
+            (OtlpProtocol::Grpc, "http://localhost:4317/"),
+            (
+                OtlpProtocol::HttpProtobuf,
+                "http://localhost:4318/v1/metrics",
+            ),
+        ] {
+            let export = Export {
+                endpoint: None,
+                protocol,
+            }
+            .or_default_endpoint();
+            assert_eq!(
+                export.url(Signal::Metrics).unwrap().unwrap().to_string(),
+                url
+            );
+        }
+        let configured = Export {
+            endpoint: Some(Endpoint::Base("https://c.test".to_owned())),
+            protocol: OtlpProtocol::Grpc,
+        }
+        .or_default_endpoint();
+        assert!(
+            matches!(configured.endpoint, Some(Endpoint::Base(url)) if url == "https://c.test")
+        );
+    }
+
+    #[test]
+    fn every_export_failure_has_a_low_cardinality_type() {
+        let target = Target {
+            signal: Signal::Metrics,
+            url: "http://127.0.0.1:4318/v1/metrics".parse().unwrap(),
+            protocol: OtlpProtocol::HttpProtobuf,
+            timeout: Duration::from_secs(1),
+            tls: TlsFiles::default(),
+        };
+        let health = target.health(0);
+        health.exported(3, &Ok(()));
+        health.exported(1, &Err(OTelSdkError::AlreadyShutdown));
+        health.exported(1, &Err(OTelSdkError::InternalFailure("refused".to_owned())));
+        health.close();
+        health.exported(1, &Err(OTelSdkError::Timeout(Duration::from_secs(1))));
+        assert_eq!(
+            health.unreported.load(Ordering::Relaxed),
+            1,
+            "one warning, one failure counted for the next, none once closing"
         );
     }
 
