@@ -76,6 +76,9 @@ impl EncodeLabelSet for TraceExemplar {
 
 type DurationHistogram = HistogramWithExemplars<TraceExemplar>;
 
+/// The series of one histogram, each made with the duration buckets.
+type Histograms = Family<Labels, DurationHistogram, fn() -> DurationHistogram>;
+
 fn duration_histogram() -> DurationHistogram {
     HistogramWithExemplars::new(DURATION_BUCKETS.iter().copied())
 }
@@ -101,8 +104,7 @@ struct Shared {
     described: RwLock<HashMap<String, (Option<Unit>, String)>>,
     counters: RwLock<HashMap<String, Family<Labels, Total>>>,
     gauges: RwLock<HashMap<String, Family<Labels, Level>>>,
-    histograms:
-        RwLock<HashMap<String, Family<Labels, DurationHistogram, fn() -> DurationHistogram>>>,
+    histograms: RwLock<HashMap<String, Histograms>>,
 }
 
 type Total = prometheus_client::metrics::counter::Counter<u64, AtomicU64>;
