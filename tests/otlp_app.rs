@@ -13,8 +13,9 @@
 
 mod common;
 
+use common::get_with_id as get;
 use common::otlp::{Collector, Received};
-use common::process::{Example, free_addr};
+use common::process::{Example, free_addr, quickstart};
 
 fn one<'a>(spans: &'a [Received], what: &str, wanted: impl Fn(&Received) -> bool) -> &'a Received {
     let found: Vec<_> = spans.iter().filter(|s| wanted(s)).collect();
@@ -22,46 +23,20 @@ fn one<'a>(spans: &'a [Received], what: &str, wanted: impl Fn(&Received) -> bool
     found[0]
 }
 
-async fn start(collector: &Collector, protocol: &str, rust_log: &str) -> (Example, String) {
-    let (addr, metrics) = (free_addr(), free_addr());
+/// The quickstart exporting to `collector` over `protocol`.
+async fn start(collector: &Collector, protocol: &str) -> (Example, String) {
     let endpoint = format!("http://{}", collector.addr);
-    let quickstart = Example::start(
-        "quickstart",
-        &[],
-        &[
-            ("ADDR", &addr),
-            ("METRICS_ADDR", &metrics),
-            ("LOG_FORMAT", "json"),
-            ("RUST_LOG", rust_log),
-            ("SHUTDOWN_DRAIN_MS", "0"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
-        ],
-    );
-    // With RUST_LOG=warn there is no "listening" line to wait for: wait until it accepts.
-    common::until("the quickstart listening", async || {
-        tokio::net::TcpStream::connect(&addr).await.is_ok()
-    })
+    let (example, addr, _) = quickstart(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+    ])
     .await;
-    (quickstart, addr)
-}
-
-async fn get(addr: &str, path: &str, id: &str) -> (u16, http::HeaderMap) {
-    let (status, headers, _) = common::fetch(
-        &common::client(),
-        addr.parse().unwrap(),
-        path,
-        &[("x-request-id", id.as_bytes())],
-    )
-    .await;
-    (status.as_u16(), headers)
+    (example, addr)
 }
 
 async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &str) {
     let collector = Collector::start().await;
-    let (mut quickstart, addr) = start(&collector, protocol, "warn").await;
+    let (mut quickstart, addr) = start(&collector, protocol).await;
     let id = format!("bridge-{}", protocol.replace('/', "-"));
     let (status, _) = get(&addr, "/users/42/summary", &id).await;
     assert_eq!(status, 200);
@@ -122,6 +97,13 @@ async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &st
         "downstream under the client"
     );
     assert_eq!(downstream.span.kind, 2, "SERVER");
+    // The outbound call inside the bridged spans carried the request's correlation ID, which
+    // CorrelationClientLayer reads from CorrelationId::current().
+    assert_eq!(
+        downstream.attr("correlation_id").as_deref(),
+        Some(id.as_str()),
+        "{downstream:#?}"
+    );
     // The handler spans' fields are attributes, and they are INTERNAL spans of the service.
     for span in [handler, fetch] {
         assert_eq!(span.attr("user.id").as_deref(), Some("42"), "{span:#?}");
@@ -158,7 +140,7 @@ async fn the_handler_spans_sit_between_the_server_and_client_spans_over_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_records_arrive_with_the_trace_and_the_correlation_id() {
     let collector = Collector::start().await;
-    let (mut quickstart, addr) = start(&collector, "http/protobuf", "warn").await;
+    let (mut quickstart, addr) = start(&collector, "http/protobuf").await;
     let (status, headers) = get(&addr, "/users/4242", "logs-over-otlp").await;
     assert_eq!(status, 404);
     assert_eq!(headers["x-request-id"], "logs-over-otlp");
@@ -200,25 +182,13 @@ async fn metrics_are_pushed_with_their_names_units_and_buckets(protocol: &str) {
     use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 
     let collector = Collector::start().await;
-    let (addr, metrics) = (free_addr(), free_addr());
     let endpoint = format!("http://{}", collector.addr);
-    let mut quickstart = Example::start(
-        "quickstart",
-        &[],
-        &[
-            ("ADDR", &addr),
-            ("METRICS_ADDR", &metrics),
-            ("RUST_LOG", "warn"),
-            ("SHUTDOWN_DRAIN_MS", "0"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("OTEL_METRICS_EXPORTER", "otlp"),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
-        ],
-    );
-    common::until("the quickstart listening", async || {
-        tokio::net::TcpStream::connect(&addr).await.is_ok()
-    })
+    let (mut quickstart, addr, _) = quickstart(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_METRICS_EXPORTER", "otlp"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ])
     .await;
     for n in 0..3 {
         assert_eq!(

@@ -14,39 +14,11 @@
 mod common;
 
 use common::otlp::Collector;
-use common::process::{Example, free_addr};
+use common::process::{Example, free_addr, quickstart as start};
 use common::tls::Pki;
 
-/// Starts the quickstart with `env` and waits until it accepts connections.
-async fn start(env: &[(&str, &str)]) -> (Example, String, String) {
-    let (addr, metrics) = (free_addr(), free_addr());
-    let mut all = vec![
-        ("ADDR", addr.as_str()),
-        ("METRICS_ADDR", metrics.as_str()),
-        ("LOG_FORMAT", "json"),
-        ("RUST_LOG", "warn"),
-        ("SHUTDOWN_DRAIN_MS", "0"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
-    ];
-    all.extend_from_slice(env);
-    let example = Example::start("quickstart", &[], &all);
-    common::until("the quickstart listening", async || {
-        tokio::net::TcpStream::connect(&addr).await.is_ok()
-    })
-    .await;
-    (example, addr, metrics)
-}
-
 async fn get(addr: &str, path: &str, id: &str) -> u16 {
-    let (status, _, _) = common::fetch(
-        &common::client(),
-        addr.parse().unwrap(),
-        path,
-        &[("x-request-id", id.as_bytes())],
-    )
-    .await;
-    status.as_u16()
+    common::get_with_id(addr, path, id).await.0
 }
 
 /// The value of the first sample of `metric` on the `/metrics` page whose labels contain

@@ -382,27 +382,12 @@ async fn every_documented_grpc_query_returns_data_from_a_real_scrape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_latency_bucket_links_to_an_exported_trace_through_its_exemplar() {
     use common::otlp::Collector;
-    use common::process::{Example, free_addr};
+    use common::process::quickstart;
 
     let collector = Collector::start().await;
-    let (addr, metrics) = (free_addr(), free_addr());
     let endpoint = format!("http://{}", collector.addr);
-    let mut quickstart = Example::start(
-        "quickstart",
-        &[],
-        &[
-            ("ADDR", &addr),
-            ("METRICS_ADDR", &metrics),
-            ("RUST_LOG", "warn"),
-            ("SHUTDOWN_DRAIN_MS", "0"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
-    until("the quickstart listening", async || {
-        tokio::net::TcpStream::connect(&addr).await.is_ok()
-    })
-    .await;
+    let (mut quickstart, addr, metrics) =
+        quickstart(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
     let client = client();
     let (app, metrics): (SocketAddr, SocketAddr) =
         (addr.parse().unwrap(), metrics.parse().unwrap());

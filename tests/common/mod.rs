@@ -164,6 +164,18 @@ pub async fn wait_for_line(id: &str, message: &str) -> Value {
     );
 }
 
+/// `GET http://{addr}{path}` with `x-request-id: {id}`: the status and the response headers.
+pub async fn get_with_id(addr: &str, path: &str, id: &str) -> (u16, http::HeaderMap) {
+    let (status, headers, _) = fetch(
+        &client(),
+        addr.parse().unwrap(),
+        path,
+        &[("x-request-id", id.as_bytes())],
+    )
+    .await;
+    (status.as_u16(), headers)
+}
+
 /// Waits (at most 10 s) until `happened` says the event came, asking every 50 ms; panics
 /// with `what` otherwise. The one way these tests wait for something they cannot be told of.
 pub async fn until(what: &str, mut happened: impl AsyncFnMut() -> bool) {

@@ -49,6 +49,30 @@ pub fn free_addr() -> String {
     format!("127.0.0.1:{port}")
 }
 
+/// The quickstart on free ports, as the OTLP tests run it: JSON lines at `warn`, no drain,
+/// batch exports every 100 ms; `env` comes after these and overrides them. Returns once it
+/// accepts connections (at `warn` there is no "listening" line to wait for), with its address
+/// and its metrics address.
+pub async fn quickstart(env: &[(&str, &str)]) -> (Example, String, String) {
+    let (addr, metrics) = (free_addr(), free_addr());
+    let mut all = vec![
+        ("ADDR", addr.as_str()),
+        ("METRICS_ADDR", metrics.as_str()),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "warn"),
+        ("SHUTDOWN_DRAIN_MS", "0"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+    ];
+    all.extend_from_slice(env);
+    let example = Example::start("quickstart", &[], &all);
+    super::until("the quickstart listening", async || {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
+    (example, addr, metrics)
+}
+
 /// A running example: its standard output line by line, killed when dropped.
 pub struct Example {
     child: tokio::process::Child,
