@@ -24,6 +24,10 @@ async fn a_server_span_reaches_the_collector_over_http() {
         .init()
         .unwrap();
     assert!(telemetry.tracer_provider().is_some());
+    assert!(
+        telemetry.logger_provider().is_some(),
+        "the endpoint is every signal's"
+    );
 
     let addr = serve(
         Router::new()

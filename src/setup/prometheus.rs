@@ -484,6 +484,46 @@ mod tests {
     }
 
     #[test]
+    fn units_become_suffixes_and_every_handle_records() {
+        let recorder = PrometheusRecorder::new();
+        let metadata = Metadata::new("test", ::metrics::Level::INFO, None);
+        recorder.describe_counter("jobs".into(), Some(Unit::Count), "Jobs run.".into());
+        recorder.describe_gauge("payload".into(), Some(Unit::Bytes), "Payload.".into());
+        recorder.describe_gauge("cpu".into(), Some(Unit::Percent), "CPU.".into());
+        recorder.describe_histogram("wait".into(), Some(Unit::Milliseconds), "Wait.".into());
+        let jobs = recorder.register_counter(&Key::from_name("jobs"), &metadata);
+        jobs.absolute(5);
+        jobs.absolute(3);
+        recorder
+            .register_gauge(&Key::from_name("payload"), &metadata)
+            .set(1.5);
+        recorder
+            .register_gauge(&Key::from_name("cpu"), &metadata)
+            .set(2.0);
+        recorder
+            .register_histogram(&Key::from_name("wait"), &metadata)
+            .record(1.0);
+        // The same name again: the same family, registered once.
+        recorder
+            .register_counter(&Key::from_name("jobs"), &metadata)
+            .increment(1);
+        let text = recorder.handle().render();
+        for line in [
+            "jobs_total 6",
+            "payload_bytes 1.5",
+            "cpu_percent 2.0",
+            "wait_ms_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert_eq!(
+            text.matches("# TYPE jobs_total counter").count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
     fn names_are_sanitized() {
         assert_eq!(
             sanitize("http.server.request.duration", true),
