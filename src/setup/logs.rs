@@ -153,13 +153,10 @@ pub(crate) fn otlp_provider(
             .build(),
         OtlpProtocol::HttpProtobuf => target
             .http(opentelemetry_otlp::LogExporter::builder().with_http())
-            .map_err(|err| {
-                opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string())
-            })?
             .build(),
     })
     .map_err(|err| SetupError::new(format!("could not build the OTLP log exporter: {err}")))?;
-    let (capacity, batch) = super::traces::queue(super::otlp::Signal::Logs);
+    let (capacity, batch) = super::otlp::queue(super::otlp::Signal::Logs);
     let health = target.health(capacity);
     healths.push(std::sync::Arc::clone(&health));
     let processor = BatchLogProcessor::builder(super::otlp::OnRuntime::new(

@@ -83,9 +83,6 @@ pub(crate) fn otlp_provider(
             .build(),
         OtlpProtocol::HttpProtobuf => target
             .http(opentelemetry_otlp::MetricExporter::builder().with_http())
-            .map_err(|err| {
-                opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string())
-            })?
             .build(),
     })
     .map_err(|err| SetupError::new(format!("could not build the OTLP metric exporter: {err}")))?;

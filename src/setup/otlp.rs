@@ -69,6 +69,27 @@ impl Signal {
         }
     }
 
+    /// The batch processor's metric and `otel.component.type` in the SDK's
+    /// self-observability conventions (metrics have no batch processor).
+    fn processor(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Logs => ("otel.sdk.processor.log.processed", "batching_log_processor"),
+            Self::Traces | Self::Metrics => (
+                "otel.sdk.processor.span.processed",
+                "batching_span_processor",
+            ),
+        }
+    }
+
+    /// The exporter's metric in the SDK's self-observability conventions.
+    fn exported(self) -> &'static str {
+        match self {
+            Self::Traces => "otel.sdk.exporter.span.exported",
+            Self::Logs => "otel.sdk.exporter.log.exported",
+            Self::Metrics => "otel.sdk.exporter.metric_data_point.exported",
+        }
+    }
+
     /// What one exported item is called in the SDK's self-observability metrics.
     fn item(self) -> &'static str {
         match self {
@@ -200,6 +221,23 @@ impl Export {
     }
 }
 
+/// The queue capacity and batch size of a signal's batch processor, from the SDK's variables
+/// (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs) or their defaults.
+pub(crate) fn queue(signal: Signal) -> (usize, usize) {
+    let prefix = match signal {
+        Signal::Logs => "OTEL_BLRP",
+        Signal::Traces | Signal::Metrics => "OTEL_BSP",
+    };
+    let read = |name: &str, default: usize| {
+        var(&format!("{prefix}_{name}"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let capacity = read("MAX_QUEUE_SIZE", 2048);
+    (capacity, read("MAX_EXPORT_BATCH_SIZE", 512).min(capacity))
+}
+
 /// The export timeout of `signal`: `OTEL_EXPORTER_OTLP[_SIGNAL]_TIMEOUT` in milliseconds,
 /// default 10 s.
 fn timeout(signal: Signal, warnings: &mut Vec<String>) -> Duration {
@@ -327,7 +365,15 @@ pub(crate) struct Target {
     pub(crate) url: http::Uri,
     pub(crate) protocol: OtlpProtocol,
     timeout: Duration,
-    tls: TlsFiles,
+    /// For an `https://` endpoint: the files, and the rustls configuration made from them once.
+    tls: Option<Tls>,
+}
+
+/// The TLS settings of an `https://` target.
+#[derive(Debug)]
+struct Tls {
+    files: TlsFiles,
+    rustls: rustls::ClientConfig,
 }
 
 impl Target {
@@ -358,14 +404,15 @@ impl Target {
                  `delta` or `lowmemory`, not `{value}`"
             ));
         }
-        let tls = if url.scheme_str() == Some("https") {
-            let files = TlsFiles::from_env(signal)?;
-            // Parsed now for both transports (tonic would read them only when it connects),
-            // so a file that cannot be used stops the start.
-            files.rustls()?;
-            files
-        } else {
-            TlsFiles::default()
+        let tls = match url.scheme_str() {
+            Some("https") => {
+                let files = TlsFiles::from_env(signal)?;
+                // Parsed now, for both transports (tonic would read the files only when it
+                // connects), so a file that cannot be used stops the start.
+                let rustls = files.rustls()?;
+                Some(Tls { files, rustls })
+            }
+            _ => None,
         };
         Ok(Some(Self {
             signal,
@@ -374,10 +421,6 @@ impl Target {
             timeout: timeout(signal, warnings),
             tls,
         }))
-    }
-
-    fn https(&self) -> bool {
-        self.url.scheme_str() == Some("https")
     }
 
     /// `otel.component.type` of the exporter, per the semantic conventions.
@@ -401,16 +444,15 @@ impl Target {
             .with_protocol(Protocol::Grpc)
             .with_endpoint(self.url.to_string())
             .with_timeout(self.timeout);
-        if self.https() {
-            builder.with_tls_config(self.tls.tonic())
-        } else {
-            builder
+        match &self.tls {
+            Some(tls) => builder.with_tls_config(tls.files.tonic()),
+            None => builder,
         }
     }
 
     /// Configures an OTLP/HTTP exporter builder: endpoint, timeout, and a hyper client that
     /// speaks TLS (rustls) to an `https://` endpoint.
-    pub(crate) fn http<B>(&self, builder: B) -> Result<B, SetupError>
+    pub(crate) fn http<B>(&self, builder: B) -> B
     where
         B: WithExportConfig + WithHttpConfig,
     {
@@ -418,9 +460,9 @@ impl Target {
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(self.url.to_string())
             .with_timeout(self.timeout);
-        Ok(if self.https() {
+        if let Some(tls) = &self.tls {
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(self.tls.rustls()?)
+                .with_tls_config(tls.rustls.clone())
                 .https_only()
                 .enable_http1()
                 .build();
@@ -433,13 +475,13 @@ impl Target {
             builder.with_http_client(
                 opentelemetry_http::hyper::HyperClient::with_default_connector(self.timeout, None),
             )
-        })
+        }
     }
 
     /// The bookkeeping of this target's exports.
     pub(crate) fn health(&self, capacity: usize) -> Arc<ExportHealth> {
         Arc::new(ExportHealth {
-            item: self.signal.item(),
+            signal: self.signal,
             component_type: self.component_type(),
             url: self.url.to_string(),
             queued: AtomicUsize::new(0),
@@ -460,7 +502,7 @@ pub(crate) const WARN_INTERVAL: Duration = Duration::from_secs(60);
 /// `error.type` on a failure) through the `metrics` facade.
 #[derive(Debug)]
 pub(crate) struct ExportHealth {
-    item: &'static str,
+    signal: Signal,
     component_type: &'static str,
     url: String,
     /// Items handed to the batch processor and not yet to the exporter.
@@ -488,7 +530,8 @@ impl ExportHealth {
             self.processed(1, Some("queue_full"));
             self.warn(format_args!(
                 "the {} queue is full ({} items): dropping telemetry until the exporter catches up",
-                self.item, self.capacity
+                self.signal.item(),
+                self.capacity
             ));
             return false;
         }
@@ -507,14 +550,7 @@ impl ExportHealth {
     }
 
     fn processed(&self, count: u64, error: Option<&'static str>) {
-        let name = match self.item {
-            "span" => "otel.sdk.processor.span.processed",
-            _ => "otel.sdk.processor.log.processed",
-        };
-        let component = match self.item {
-            "span" => "batching_span_processor",
-            _ => "batching_log_processor",
-        };
+        let (name, component) = self.signal.processor();
         match error {
             None => ::metrics::counter!(name, "otel.component.type" => component).increment(count),
             Some(error) => ::metrics::counter!(
@@ -527,11 +563,7 @@ impl ExportHealth {
     /// Counts the outcome of one export of `count` items, and logs a failure at most once per
     /// [`WARN_INTERVAL`].
     pub(crate) fn exported(&self, count: usize, result: &OTelSdkResult) {
-        let name = match self.item {
-            "span" => "otel.sdk.exporter.span.exported",
-            "log" => "otel.sdk.exporter.log.exported",
-            _ => "otel.sdk.exporter.metric_data_point.exported",
-        };
+        let name = self.signal.exported();
         match result {
             Ok(()) => {
                 ::metrics::counter!(name, "otel.component.type" => self.component_type)
@@ -552,7 +584,8 @@ impl ExportHealth {
                 }
                 self.warn(format_args!(
                     "exporting {count} {}(s) to {} failed: {err}",
-                    self.item, self.url
+                    self.signal.item(),
+                    self.url
                 ));
             }
         }
@@ -729,7 +762,7 @@ mod tests {
             url: "http://127.0.0.1:4318/v1/metrics".parse().unwrap(),
             protocol: OtlpProtocol::HttpProtobuf,
             timeout: Duration::from_secs(1),
-            tls: TlsFiles::default(),
+            tls: None,
         };
         let health = target.health(0);
         health.exported(3, &Ok(()));
@@ -821,7 +854,7 @@ mod tests {
             url: "http://127.0.0.1:4318".parse().unwrap(),
             protocol,
             timeout: Duration::from_secs(1),
-            tls: TlsFiles::default(),
+            tls: None,
         };
         let mut types = Vec::new();
         for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
@@ -849,7 +882,7 @@ mod tests {
             url: "http://127.0.0.1:4318/v1/traces".parse().unwrap(),
             protocol: OtlpProtocol::HttpProtobuf,
             timeout: Duration::from_secs(1),
-            tls: TlsFiles::default(),
+            tls: None,
         };
         let health = target.health(2);
         assert!(health.enqueue() && health.enqueue());
@@ -870,7 +903,7 @@ mod tests {
             url: "http://127.0.0.1:4318/v1/logs".parse().unwrap(),
             protocol: OtlpProtocol::Grpc,
             timeout: Duration::from_secs(1),
-            tls: TlsFiles::default(),
+            tls: None,
         };
         let health = target.health(1);
         for _ in 0..3 {

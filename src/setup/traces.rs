@@ -19,7 +19,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, layer::Filter};
 
 use super::SetupError;
-use super::otlp::{ExportHealth, OnRuntime, OtlpProtocol, Signal, Target, in_runtime, var};
+use super::otlp::{ExportHealth, OnRuntime, OtlpProtocol, Signal, Target, in_runtime, queue};
 
 /// Builds the tracer provider: always (so spans and log trace IDs exist), exporting only when
 /// `target` says where.
@@ -39,9 +39,6 @@ pub(crate) fn provider(
                 .build(),
             OtlpProtocol::HttpProtobuf => target
                 .http(opentelemetry_otlp::SpanExporter::builder().with_http())
-                .map_err(|err| {
-                    opentelemetry_otlp::ExporterBuildError::InternalFailure(err.to_string())
-                })?
                 .build(),
         })
         .map_err(|err| SetupError::new(format!("could not build the OTLP span exporter: {err}")))?;
@@ -64,23 +61,6 @@ pub(crate) fn provider(
         });
     }
     Ok(builder.build())
-}
-
-/// The queue capacity and batch size of a signal's batch processor, from the SDK's variables
-/// (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for logs) or their defaults.
-pub(crate) fn queue(signal: Signal) -> (usize, usize) {
-    let prefix = match signal {
-        Signal::Logs => "OTEL_BLRP",
-        Signal::Traces | Signal::Metrics => "OTEL_BSP",
-    };
-    let read = |name: &str, default: usize| {
-        var(&format!("{prefix}_{name}"))
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(default)
-    };
-    let capacity = read("MAX_QUEUE_SIZE", 2048);
-    (capacity, read("MAX_EXPORT_BATCH_SIZE", 512).min(capacity))
 }
 
 /// The batch span processor behind a queue that counts what it cannot take.
