@@ -309,6 +309,17 @@ impl PrometheusHandle {
     /// The classic Prometheus text format (version 0.0.4), without exemplars, which that
     /// format cannot carry.
     pub fn render(&self) -> String {
+        self.encode(prometheus_client::encoding::prometheus_text::encode)
+    }
+
+    /// The OpenMetrics text format (1.0.0), with exemplars: the trace and span IDs of a
+    /// sampled request per histogram bucket.
+    pub fn render_openmetrics(&self) -> String {
+        self.encode(prometheus_client::encoding::text::encode)
+    }
+
+    /// The registry, written by one of `prometheus-client`'s encoders.
+    fn encode(&self, encoder: fn(&mut String, &Registry) -> std::fmt::Result) -> String {
         let mut out = String::new();
         let registry = self
             .shared
@@ -316,20 +327,7 @@ impl PrometheusHandle {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         // Writing into a `String` cannot fail.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
-        out
-    }
-
-    /// The OpenMetrics text format (1.0.0), with exemplars: the trace and span IDs of a
-    /// sampled request per histogram bucket.
-    pub fn render_openmetrics(&self) -> String {
-        let mut out = String::new();
-        let registry = self
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        let _ = encoder(&mut out, &registry);
         out
     }
 
