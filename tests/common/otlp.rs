@@ -273,55 +273,43 @@ fn router(store: &Store) -> axum::Router {
             .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
     )
     .into_axum_router();
-    let (traces, logs, metrics) = (store.clone(), store.clone(), store.clone());
     grpc.route(
         "/v1/traces",
-        axum::routing::post(move |headers: http::HeaderMap, bytes: bytes::Bytes| {
-            let store = traces.clone();
-            async move {
-                match ExportTraceServiceRequest::decode(&body(&headers, bytes)[..]) {
-                    Ok(request) => {
-                        store.spans(request, headers);
-                        answer(true, ExportTraceServiceResponse::default().encode_to_vec())
-                    }
-                    Err(_) => answer(false, Vec::new()),
-                }
-            }
-        }),
+        export::<ExportTraceServiceRequest, ExportTraceServiceResponse>(store, Store::spans),
     )
     .route(
         "/v1/logs",
-        axum::routing::post(move |headers: http::HeaderMap, bytes: bytes::Bytes| {
-            let store = logs.clone();
-            async move {
-                match ExportLogsServiceRequest::decode(&body(&headers, bytes)[..]) {
-                    Ok(request) => {
-                        store.logs(request, headers);
-                        answer(true, ExportLogsServiceResponse::default().encode_to_vec())
-                    }
-                    Err(_) => answer(false, Vec::new()),
-                }
-            }
-        }),
+        export::<ExportLogsServiceRequest, ExportLogsServiceResponse>(store, Store::logs),
     )
     .route(
         "/v1/metrics",
-        axum::routing::post(move |headers: http::HeaderMap, bytes: bytes::Bytes| {
-            let store = metrics.clone();
-            async move {
-                match ExportMetricsServiceRequest::decode(&body(&headers, bytes)[..]) {
-                    Ok(request) => {
-                        store.metrics(request, headers);
-                        answer(
-                            true,
-                            ExportMetricsServiceResponse::default().encode_to_vec(),
-                        )
-                    }
-                    Err(_) => answer(false, Vec::new()),
-                }
-            }
-        }),
+        export::<ExportMetricsServiceRequest, ExportMetricsServiceResponse>(store, Store::metrics),
     )
+}
+
+/// The OTLP/HTTP route of one signal: decodes a `Req` (gunzipped when sent so), hands it to
+/// `take`, answers an empty `Res`; a body that is not a `Req` gets 400.
+fn export<Req, Res>(
+    store: &Store,
+    take: fn(&Store, Req, http::HeaderMap),
+) -> axum::routing::MethodRouter
+where
+    Req: Message + Default + Send + 'static,
+    Res: Message + Default,
+{
+    let store = store.clone();
+    axum::routing::post(move |headers: http::HeaderMap, bytes: bytes::Bytes| {
+        let store = store.clone();
+        async move {
+            match Req::decode(&body(&headers, bytes)[..]) {
+                Ok(request) => {
+                    take(&store, request, headers);
+                    answer(true, Res::default().encode_to_vec())
+                }
+                Err(_) => answer(false, Vec::new()),
+            }
+        }
+    })
 }
 
 /// A collector listening on 127.0.0.1 until the test process ends.
