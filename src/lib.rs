@@ -21,7 +21,7 @@ pub mod propagation;
 
 #[cfg(any(feature = "correlation", feature = "trace"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "correlation", feature = "trace"))))]
-pub mod destination;
+pub mod trust;
 
 #[cfg(feature = "setup")]
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
@@ -51,10 +51,8 @@ pub mod health;
 #[cfg_attr(docsrs, doc(cfg(feature = "slo")))]
 pub mod slo;
 
-#[cfg(any(feature = "correlation", feature = "trace"))]
-mod request_span;
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
-mod route;
+mod request;
 #[cfg(any(feature = "trace", feature = "metrics"))]
 mod rpc;
 #[cfg(any(feature = "trace", feature = "metrics"))]

@@ -280,7 +280,9 @@ impl Call {
         }
     }
 
-    /// The call ended as the exchange says.
+    /// The call ended as the exchange says. Dropped before its end, the caller went away
+    /// (CANCELLED, not a failure of the call) or its deadline passed (DEADLINE_EXCEEDED, a
+    /// failure).
     pub(crate) fn end<'a>(&'a self, end: End<'a>) -> Outcome<'a> {
         let (status, error_type) = match end {
             // tonic answers a call whose deadline passed with CANCELLED ("Timeout expired");
@@ -293,16 +295,19 @@ impl Call {
             // The stream ended: its status, and UNKNOWN when it ended without one.
             End::Success => (Some(self.status.unwrap_or(UNKNOWN)), None),
             End::Failure(error_type) => (Some(self.status.unwrap_or(UNKNOWN)), Some(error_type)),
-            // It failed before any status: the deadline if it had passed, else the error's type.
+            // It failed before any status, or was dropped: the deadline if it had passed, else
+            // the error's type, or CANCELLED.
+            _ if self.past_deadline() => (Some(DEADLINE_EXCEEDED), Some(NAMES[4])),
             End::ServiceError(error_type) | End::BodyError(error_type) => {
-                if self.past_deadline() {
-                    (Some(DEADLINE_EXCEEDED), Some(NAMES[4]))
-                } else {
-                    (self.status, Some(error_type))
-                }
+                (self.status, Some(error_type))
             }
+            End::Cancelled => (Some(CANCELLED), None),
         };
-        if let (Some(method), Some(code)) = (method_of(self.path.path()), self.status) {
+        if let (Some(method), Some(code), false) = (
+            method_of(self.path.path()),
+            self.status,
+            matches!(end, End::Cancelled),
+        ) {
             self.methods.learn(method, code);
         }
         let (method, original) = self.method();
@@ -311,23 +316,6 @@ impl Call {
             original,
             status: status.map(status_name),
             error_type,
-        }
-    }
-
-    /// The call was dropped before its end: the caller went away (CANCELLED, not a failure of
-    /// the call) or its deadline passed (DEADLINE_EXCEEDED, a failure).
-    pub(crate) fn dropped(&self) -> Outcome<'_> {
-        let (method, original) = self.method();
-        let deadline = self.past_deadline();
-        Outcome {
-            method,
-            original,
-            status: Some(status_name(if deadline {
-                DEADLINE_EXCEEDED
-            } else {
-                CANCELLED
-            })),
-            error_type: deadline.then_some(NAMES[4]),
         }
     }
 }
@@ -466,14 +454,14 @@ mod tests {
     fn ends_before_a_status_cancellation_and_deadlines() {
         let methods = Methods::new(false, None);
         let dropped = call(&methods, "/a.B/C", None);
-        let cancelled = dropped.dropped();
+        let cancelled = dropped.end(End::Cancelled);
         assert_eq!(
             (cancelled.status, cancelled.error_type),
             (Some("CANCELLED"), None),
             "the caller went away: not a failure"
         );
         let past = call(&methods, "/a.B/C", Some("0m"));
-        let late = past.dropped();
+        let late = past.end(End::Cancelled);
         assert_eq!(
             (late.status, late.error_type),
             (Some("DEADLINE_EXCEEDED"), Some("DEADLINE_EXCEEDED"))

@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_telemetry::correlation::{
     CorrelationClient, CorrelationClientLayer, CorrelationFutureExt, CorrelationId,
-    CorrelationLayer, TrustPolicy,
+    CorrelationLayer,
 };
+use tower_telemetry::trust::{Caller, TrustPolicy};
 use tracing::Instrument;
 
 type Outbound = CorrelationClient<HttpClient>;
@@ -415,7 +416,7 @@ async fn trust_policies_decide_whether_inbound_ids_count() {
     let always = serve(
         Router::new()
             .route("/", handler.clone())
-            .layer(CorrelationLayer::new().trust(TrustPolicy::always_generate())),
+            .layer(CorrelationLayer::new().trust(TrustPolicy::nobody())),
     )
     .await;
     let client = client();
@@ -423,26 +424,27 @@ async fn trust_policies_decide_whether_inbound_ids_count() {
     assert_generated(&body);
     assert_eq!(request_id(&headers), body);
 
-    let loopback_only = |parts: &http::request::Parts| {
-        parts
-            .extensions
+    let loopback_only = |caller: &Caller<'_>| {
+        caller
+            .extensions()
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .is_some_and(|info| info.0.ip().is_loopback())
     };
     let trusted = serve_with_peer(
         Router::new()
             .route("/", handler.clone())
-            .layer(CorrelationLayer::new().trust(TrustPolicy::accept_if(loopback_only))),
+            .layer(CorrelationLayer::new().trust(TrustPolicy::when(loopback_only))),
     )
     .await;
     let (_, _, body) = fetch(&client, trusted, "/", &[("x-request-id", b"from-sidecar")]).await;
     assert_eq!(body, "from-sidecar");
 
-    let untrusted =
-        serve_with_peer(Router::new().route("/", handler).layer(
-            CorrelationLayer::new().trust(TrustPolicy::accept_if(move |p| !loopback_only(p))),
-        ))
-        .await;
+    let untrusted = serve_with_peer(
+        Router::new()
+            .route("/", handler)
+            .layer(CorrelationLayer::new().trust(TrustPolicy::when(move |p| !loopback_only(p)))),
+    )
+    .await;
     let (_, _, body) = fetch(
         &client,
         untrusted,
@@ -507,7 +509,7 @@ async fn nested_layers_keep_the_outer_id_and_log_once() {
         Router::new()
             .route("/", get(|id: CorrelationId| async move { id.to_string() }))
             .layer(CorrelationLayer::new())
-            .layer(CorrelationLayer::new().trust(TrustPolicy::always_generate())),
+            .layer(CorrelationLayer::new().trust(TrustPolicy::nobody())),
     )
     .await;
     let (_, headers, body) = fetch(&client(), addr, "/", &[("x-request-id", b"inbound")]).await;

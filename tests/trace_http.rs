@@ -20,7 +20,8 @@ use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::propagation::RANDOM;
-use tower_telemetry::trace::{InboundTrace, TraceClientLayer, TraceLayer};
+use tower_telemetry::trace::{TraceClientLayer, TraceLayer};
+use tower_telemetry::trust::TrustPolicy;
 use tower_telemetry::{CorrelationClientLayer, CorrelationLayer};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -237,7 +238,7 @@ async fn an_invalid_traceparent_starts_a_new_trace_and_says_why() {
 
 #[tokio::test]
 async fn untrusted_callers_become_links() {
-    let h = Harness::new(|l| l.inbound(InboundTrace::link())).await;
+    let h = Harness::new(|l| l.trust(TrustPolicy::nobody())).await;
     let traceparent = format!("00-{TRACE}-{PARENT}-01");
     fetch(
         &client(),
@@ -268,8 +269,8 @@ async fn untrusted_callers_become_links() {
     );
 
     let predicate = Harness::new(|l| {
-        l.inbound(InboundTrace::parent_if(|parts| {
-            parts.headers.contains_key("x-internal")
+        l.trust(TrustPolicy::when(|caller| {
+            caller.headers().contains_key("x-internal")
         }))
     })
     .await;

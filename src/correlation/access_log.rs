@@ -1,16 +1,17 @@
-//! The request span and the access-log event written once per request.
+//! The access-log event written once per request.
 //!
-//! [`RequestLog`] travels from the service call to the response future and then into the
-//! response body, and writes the access-log event exactly once: at the end of the body, when the
-//! inner service fails, or when the future or body is dropped first (the client went away). The
-//! drop path is what makes a cancelled request visible instead of silent.
+//! [`RequestLog`] travels in the correlation part from the service call to the response future
+//! and then into the response body; the engine ends the part exactly once, inside the
+//! request's log span: at the end of the body, when the inner service fails, or as cancelled
+//! when the future or body is dropped first (the client went away), which makes a cancelled
+//! request visible instead of silent.
 
 use std::time::Instant;
 
 use http::{Method, Request, StatusCode, Uri};
-use tracing::{Level, Span};
+use tracing::Level;
 
-use crate::route::Route;
+use crate::request::{RequestContext, Route, original_uri};
 
 /// The target of access-log events, for filters: `RUST_LOG=info,tower_telemetry::access_log=off`.
 pub(crate) const TARGET: &str = "tower_telemetry::access_log";
@@ -46,17 +47,14 @@ struct Record {
     start: Instant,
     method: Method,
     uri: Uri,
-    log_path: bool,
+    record_path: bool,
     route: Option<Route>,
     status: Option<StatusCode>,
 }
 
-/// The request span plus, when the access log is on and enabled, its pending record.
-///
-/// Dropping it before [`RequestLog::finish`] writes the `cancelled` event.
+/// The pending record of the access log, when it is on and enabled.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
-    span: Span,
     // Boxed: the request's future and body carry this log and are moved several times on the
     // way out; a pointer keeps them small when the access log is off, and costs one allocation
     // next to the formatting of a log line when it is on.
@@ -64,41 +62,37 @@ pub(crate) struct RequestLog {
 }
 
 impl RequestLog {
-    /// Starts the log of `request`; `level` is `None` when the access log is off, `log_path`
-    /// whether it carries `url.path`. `start` is when the request arrived, if the caller
-    /// already read the clock.
+    /// Starts the log of `request`; `level` is `None` when the access log is off,
+    /// `record_path` whether it carries `url.path`.
     pub(crate) fn start<B>(
-        span: Span,
-        (level, log_path): (Option<Level>, bool),
+        (level, record_path): (Option<Level>, bool),
         request: &Request<B>,
-        start: Option<Instant>,
+        cx: &RequestContext,
     ) -> Self {
+        // Only the global maximum level, not `tracing::enabled!`: with per-layer filters that
+        // leaves this thread's filter state set for the next span or event, and a callsite
+        // whose interest is cached as `always` (the request span, opened next) skips its own
+        // evaluation and inherits it: a `warn` console layer lost the request span. The event
+        // itself is filtered when it is written.
         let record = level
-            .filter(|&level| with_level!(level, |LEVEL| tracing::enabled!(target: TARGET, LEVEL)))
+            .filter(|&level| tracing::level_filters::LevelFilter::current() >= level)
             .map(|level| {
                 Box::new(Record {
                     level,
-                    start: start.unwrap_or_else(Instant::now),
+                    start: cx.start,
                     method: request.method().clone(),
-                    uri: original_uri(request),
-                    log_path,
-                    route: Route::from_extensions(request.extensions()),
+                    uri: original_uri(request).clone(),
+                    record_path,
+                    route: cx.route.clone(),
                     status: None,
                 })
             });
-        Self { span, record }
+        Self { record }
     }
 
     /// A log that writes nothing: the request is already logged by an outer layer.
     pub(crate) fn none() -> Self {
-        Self {
-            span: Span::none(),
-            record: None,
-        }
-    }
-
-    pub(crate) fn span(&self) -> &Span {
-        &self.span
+        Self { record: None }
     }
 
     pub(crate) fn set_status(&mut self, status: StatusCode) {
@@ -107,7 +101,7 @@ impl RequestLog {
         }
     }
 
-    /// Writes the access-log event, once.
+    /// Writes the access-log event, once, inside the current span (the request's).
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         let Some(record) = self.record.take() else {
             return;
@@ -118,10 +112,9 @@ impl RequestLog {
         let outcome = outcome.as_str();
         with_level!(record.level, |LEVEL| tracing::event!(
             target: TARGET,
-            parent: &self.span,
             LEVEL,
             http.request.method = %record.method,
-            url.path = record.log_path.then(|| record.uri.path()),
+            url.path = record.record_path.then(|| record.uri.path()),
             http.route = route,
             http.response.status_code = status,
             duration_ms,
@@ -129,19 +122,4 @@ impl RequestLog {
             "request {outcome}",
         ));
     }
-}
-
-impl Drop for RequestLog {
-    fn drop(&mut self) {
-        self.finish(Outcome::Cancelled);
-    }
-}
-
-/// The URI the client sent: axum's `OriginalUri` when a nested router stripped a prefix.
-fn original_uri<B>(request: &Request<B>) -> Uri {
-    #[cfg(feature = "axum")]
-    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
-        return uri.clone();
-    }
-    request.uri().clone()
 }

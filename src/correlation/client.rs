@@ -7,7 +7,7 @@ use http::{HeaderName, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::destination::PropagateTo;
+use crate::trust::PropagateTo;
 
 use super::CorrelationId;
 use super::X_REQUEST_ID;

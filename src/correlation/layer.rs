@@ -1,16 +1,15 @@
 //! [`CorrelationLayer`]: configuration of the server side.
 
-use std::fmt;
 use std::sync::Arc;
 
 use http::HeaderName;
-use http::request::Parts;
 use tower_layer::Layer;
 use tracing::Level;
 
 use super::make::{MakeCorrelationId, UuidV7};
 use super::service::Correlation;
 use super::{DEFAULT_MAX_LEN, X_REQUEST_ID};
+use crate::trust::TrustPolicy;
 
 /// Gives every request a correlation ID: accepts a valid inbound one or makes a new one, makes it
 /// current for the handler, puts it on a `tracing` span, echoes it in the response and writes
@@ -23,14 +22,15 @@ use super::{DEFAULT_MAX_LEN, X_REQUEST_ID};
 /// ```
 /// use std::time::Duration;
 /// use http::HeaderName;
-/// use tower_telemetry::correlation::{CorrelationLayer, TrustPolicy};
+/// use tower_telemetry::correlation::CorrelationLayer;
+/// use tower_telemetry::trust::TrustPolicy;
 /// use tracing::Level;
 ///
 /// let layer = CorrelationLayer::new()
 ///     .header_name(HeaderName::from_static("x-correlation-id"))
 ///     .also_accept(HeaderName::from_static("x-request-id"))
 ///     .max_len(64)
-///     .trust(TrustPolicy::accept_if(|parts| parts.headers.contains_key("x-internal-hop")))
+///     .trust(TrustPolicy::when(|caller| caller.headers().contains_key("x-internal-hop")))
 ///     .access_log(Some(Level::DEBUG));
 /// # let _ = layer;
 /// ```
@@ -58,7 +58,7 @@ pub(crate) struct Config<M> {
     pub(crate) span_level: Level,
     pub(crate) access_log: Option<Level>,
     /// Whether the access log carries `url.path`.
-    pub(crate) log_path: bool,
+    pub(crate) record_path: bool,
 }
 
 impl CorrelationLayer {
@@ -69,11 +69,11 @@ impl CorrelationLayer {
             config: Arc::new(Config {
                 header_names: vec![X_REQUEST_ID],
                 max_len: DEFAULT_MAX_LEN,
-                trust: TrustPolicy::accept_valid(),
+                trust: TrustPolicy::everyone(),
                 generator: UuidV7,
                 span_level: Level::INFO,
                 access_log: Some(Level::INFO),
-                log_path: true,
+                record_path: true,
             }),
         }
     }
@@ -123,9 +123,10 @@ impl<M: Clone> CorrelationLayer<M> {
         self.map(|c| c.max_len = max_len.clamp(1, super::CorrelationId::MAX_LEN))
     }
 
-    /// Sets when an inbound ID is accepted at all.
+    /// Sets whose inbound IDs are accepted at all; an untrusted caller's ID is replaced by a
+    /// new one, as if none had been sent.
     ///
-    /// Defaults to [`TrustPolicy::accept_valid`].
+    /// Defaults to [`TrustPolicy::everyone`].
     pub fn trust(self, trust: TrustPolicy) -> Self {
         self.map(|c| c.trust = trust)
     }
@@ -155,8 +156,8 @@ impl<M: Clone> CorrelationLayer<M> {
     /// or personal data: the event keeps `http.route`, the template.
     ///
     /// Defaults to `true`.
-    pub fn log_path(self, log_path: bool) -> Self {
-        self.map(|c| c.log_path = log_path)
+    pub fn record_path(self, record_path: bool) -> Self {
+        self.map(|c| c.record_path = record_path)
     }
 
     /// Sets the generator of new IDs.
@@ -172,7 +173,7 @@ impl<M: Clone> CorrelationLayer<M> {
                 generator,
                 span_level: config.span_level,
                 access_log: config.access_log,
-                log_path: config.log_path,
+                record_path: config.record_path,
             }),
         }
     }
@@ -186,95 +187,6 @@ impl<S, M> Layer<S> for CorrelationLayer<M> {
             inner,
             config: Arc::clone(&self.config),
         }
-    }
-}
-
-/// Decides whether a request's inbound correlation ID may be used.
-///
-/// A refused or untrusted ID is replaced by a new one, exactly as if none had been sent.
-#[derive(Clone)]
-pub struct TrustPolicy {
-    kind: TrustKind,
-}
-
-#[derive(Clone)]
-enum TrustKind {
-    AcceptValid,
-    AlwaysGenerate,
-    AcceptIf(Arc<dyn Fn(&Parts) -> bool + Send + Sync>),
-}
-
-impl TrustPolicy {
-    /// Accepts any inbound ID that passes validation. The default.
-    pub fn accept_valid() -> Self {
-        Self {
-            kind: TrustKind::AcceptValid,
-        }
-    }
-
-    /// Ignores inbound IDs and always makes a new one, for services that face callers whose IDs
-    /// should not reach internal logs.
-    pub fn always_generate() -> Self {
-        Self {
-            kind: TrustKind::AlwaysGenerate,
-        }
-    }
-
-    /// Accepts a valid inbound ID only when `is_trusted` says the caller is trusted.
-    ///
-    /// The predicate sees the request head: the peer address is in its extensions when the
-    /// server records it (axum's `ConnectInfo`, tonic's `TcpConnectInfo`), as are client
-    /// certificates and anything an outer layer inserted.
-    ///
-    /// ```
-    /// use std::net::SocketAddr;
-    /// use axum::extract::ConnectInfo;
-    /// use tower_telemetry::correlation::TrustPolicy;
-    ///
-    /// // Trust IDs only from the local machine (a sidecar or a gateway on the same host).
-    /// let policy = TrustPolicy::accept_if(|parts| {
-    ///     parts
-    ///         .extensions
-    ///         .get::<ConnectInfo<SocketAddr>>()
-    ///         .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback())
-    /// });
-    /// # let _ = policy;
-    /// ```
-    pub fn accept_if<F>(is_trusted: F) -> Self
-    where
-        F: Fn(&Parts) -> bool + Send + Sync + 'static,
-    {
-        Self {
-            kind: TrustKind::AcceptIf(Arc::new(is_trusted)),
-        }
-    }
-
-    pub(crate) fn reads_headers(&self) -> bool {
-        !matches!(self.kind, TrustKind::AlwaysGenerate)
-    }
-
-    /// `None` when the policy needs no look at the request, else the predicate's answer.
-    pub(crate) fn predicate(&self) -> Option<&(dyn Fn(&Parts) -> bool + Send + Sync)> {
-        match &self.kind {
-            TrustKind::AcceptIf(f) => Some(f.as_ref()),
-            TrustKind::AcceptValid | TrustKind::AlwaysGenerate => None,
-        }
-    }
-}
-
-impl Default for TrustPolicy {
-    fn default() -> Self {
-        Self::accept_valid()
-    }
-}
-
-impl fmt::Debug for TrustPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.kind {
-            TrustKind::AcceptValid => "TrustPolicy::AcceptValid",
-            TrustKind::AlwaysGenerate => "TrustPolicy::AlwaysGenerate",
-            TrustKind::AcceptIf(_) => "TrustPolicy::AcceptIf(..)",
-        })
     }
 }
 
@@ -304,22 +216,5 @@ mod tests {
             regenerated.config.header_names, shared.config.header_names,
             "changing the generator keeps the rest"
         );
-    }
-
-    #[test]
-    fn trust_policies_debug_and_flags() {
-        assert_eq!(
-            format!("{:?}", TrustPolicy::default()),
-            "TrustPolicy::AcceptValid"
-        );
-        let always = TrustPolicy::always_generate();
-        assert_eq!(format!("{always:?}"), "TrustPolicy::AlwaysGenerate");
-        assert!(!always.reads_headers());
-        assert!(always.predicate().is_none());
-        let custom = TrustPolicy::accept_if(|_| true);
-        assert_eq!(format!("{custom:?}"), "TrustPolicy::AcceptIf(..)");
-        assert!(custom.reads_headers());
-        let (parts, ()) = http::Request::new(()).into_parts();
-        assert!(custom.predicate().is_some_and(|f| f(&parts)));
     }
 }

@@ -14,7 +14,7 @@ pub use self::client::{CorrelationClient, CorrelationClientLayer, OutsideRequest
 #[cfg(feature = "axum")]
 pub use self::extract::MissingCorrelationId;
 pub use self::id::{CorrelationId, DEFAULT_MAX_LEN, InvalidCorrelationId, Reason};
-pub use self::layer::{CorrelationLayer, TrustPolicy};
+pub use self::layer::CorrelationLayer;
 pub use self::make::{MakeCorrelationId, UuidV7};
 pub use self::scope::{CorrelationFutureExt, WithCorrelationId};
 pub use self::service::{Correlation, Part, ResponseBody, ResponseFuture};

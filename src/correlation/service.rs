@@ -12,7 +12,8 @@ use super::id::{InvalidCorrelationId, Reason};
 use super::layer::Config;
 use super::make::{MakeCorrelationId, UuidV7};
 use super::scope::enter;
-use crate::exchange::{self, End, Unclassified};
+use crate::exchange::{self, Begin, End, Unclassified};
+use crate::request::RequestContext;
 
 /// Middleware that gives every request a correlation ID. Made by
 /// [`CorrelationLayer`](super::CorrelationLayer).
@@ -60,74 +61,51 @@ fn inbound<'a>(headers: &HeaderMap, names: &'a [HeaderName], max_len: usize) -> 
     Inbound::Absent
 }
 
-/// The ID a request gets, and why an inbound one was not taken.
-pub(crate) struct Chosen<'a> {
-    pub(crate) id: CorrelationId,
-    refused: Option<(&'a HeaderName, Reason)>,
-    untrusted: bool,
+/// The target of the refusal events, for filters (docs/operations/observability.md).
+const REFUSALS: &str = "tower_telemetry::correlation::service";
+
+/// Why an inbound ID was not taken.
+#[derive(Debug)]
+enum Refusal {
+    Invalid(HeaderName, Reason),
+    Untrusted,
 }
 
-impl Chosen<'_> {
-    /// Says at DEBUG, inside the request's span, why the inbound ID was not taken.
-    pub(crate) fn log_refusal(&self, span: &tracing::Span) {
-        if let Some((name, reason)) = self.refused {
-            // The reason names the broken rule; the raw value is never repeated.
-            tracing::debug!(
-                parent: span,
-                header = %name,
-                %reason,
-                "refused the inbound correlation ID and generated a new one"
-            );
-        } else if self.untrusted {
-            tracing::debug!(
-                parent: span,
-                "ignored the inbound correlation ID of an untrusted caller and generated a new one"
-            );
+impl<M: MakeCorrelationId> Begin for Config<M> {
+    type Part = Part;
+
+    /// Keeps the ID an outer layer of this crate chose (it opened the span and writes the
+    /// access log); otherwise takes a valid inbound ID from a trusted caller or makes a new
+    /// one, puts it in the request's extensions and starts the access log.
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
+        let header_name = self.header_names[0].clone();
+        if let Some(outer) = cx.correlation_id().filter(|_| cx.has_outer_id()) {
+            return Part::new(outer.clone(), header_name, RequestLog::none(), None);
         }
-    }
-}
-
-/// The request's correlation ID: a valid inbound one from a trusted caller, or a new one.
-pub(crate) fn choose<'a, M, B>(
-    config: &'a Config<M>,
-    request: Request<B>,
-) -> (Request<B>, Chosen<'a>)
-where
-    M: MakeCorrelationId,
-{
-    let mut request = request;
-    let mut untrusted = false;
-    let mut refused = None;
-    let accepted = if config.trust.reads_headers() {
-        match inbound(request.headers(), &config.header_names, config.max_len) {
-            Inbound::Absent => None,
-            Inbound::Invalid(name, err) => {
-                refused = Some((name, err.reason()));
-                None
-            }
-            Inbound::Valid(id) => match config.trust.predicate() {
-                None => Some(id),
-                Some(is_trusted) => {
-                    let (parts, body) = request.into_parts();
-                    let trusted = is_trusted(&parts);
-                    request = Request::from_parts(parts, body);
-                    untrusted = !trusted;
-                    trusted.then_some(id)
+        cx.want_log_span(self.span_level);
+        let mut refusal = None;
+        let accepted = if self.trust.trusts_nobody() {
+            None
+        } else {
+            match inbound(request.headers(), &self.header_names, self.max_len) {
+                Inbound::Absent => None,
+                Inbound::Invalid(name, err) => {
+                    refusal = Some(Refusal::Invalid(name.clone(), err.reason()));
+                    None
                 }
-            },
-        }
-    } else {
-        None
-    };
-    let id = accepted.unwrap_or_else(|| config.generator.make_correlation_id());
-    (
-        request,
-        Chosen {
-            id,
-            refused,
-            untrusted,
-        },
-    )
+                Inbound::Valid(id) if self.trust.trusts(request) => Some(id),
+                Inbound::Valid(_) => {
+                    refusal = Some(Refusal::Untrusted);
+                    None
+                }
+            }
+        };
+        let id = accepted.unwrap_or_else(|| self.generator.make_correlation_id());
+        request.extensions_mut().insert(id.clone());
+        cx.chose_id(id.clone());
+        let log = RequestLog::start((self.access_log, self.record_path), request, cx);
+        Part::new(id, header_name, log, refusal)
+    }
 }
 
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Correlation<S, M>
@@ -145,24 +123,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let config = &*self.config;
-        let header_name = config.header_names[0].clone();
-
-        // An outer `CorrelationLayer` already chose the ID, opened the span and will write the
-        // access log: keep its ID and do nothing twice.
-        if let Some(id) = request.extensions().get::<CorrelationId>() {
-            let part = Part::new(id.clone(), header_name, RequestLog::none());
-            return exchange::call(part, Unclassified, || self.inner.call(request));
-        }
-
-        let (mut request, chosen) = choose(config, request);
-        let span = crate::request_span::open_with(config.span_level, Some(&chosen.id), None);
-        chosen.log_refusal(&span);
-
-        request.extensions_mut().insert(chosen.id.clone());
-        let log = RequestLog::start(span, (config.access_log, config.log_path), &request, None);
-        let part = Part::new(chosen.id, header_name, log);
-        exchange::call(part, Unclassified, || self.inner.call(request))
+        exchange::call(&self.config, Unclassified, &mut self.inner, request)
     }
 }
 
@@ -175,14 +136,21 @@ pub struct Part {
     id: Option<CorrelationId>,
     header_name: HeaderName,
     log: RequestLog,
+    refusal: Option<Refusal>,
 }
 
 impl Part {
-    pub(crate) fn new(id: CorrelationId, header_name: HeaderName, log: RequestLog) -> Self {
+    fn new(
+        id: CorrelationId,
+        header_name: HeaderName,
+        log: RequestLog,
+        refusal: Option<Refusal>,
+    ) -> Self {
         Self {
             id: Some(id),
             header_name,
             log,
+            refusal,
         }
     }
 }
@@ -190,8 +158,25 @@ impl Part {
 impl crate::exchange::sealed::Part for Part {}
 
 impl exchange::Part for Part {
+    fn log_refusals(&self) {
+        match &self.refusal {
+            // The reason names the broken rule; the raw value is never repeated.
+            Some(Refusal::Invalid(name, reason)) => tracing::debug!(
+                target: REFUSALS,
+                header = %name,
+                %reason,
+                "refused the inbound correlation ID and generated a new one"
+            ),
+            Some(Refusal::Untrusted) => tracing::debug!(
+                target: REFUSALS,
+                "ignored the inbound correlation ID of an untrusted caller and generated a new one"
+            ),
+            None => {}
+        }
+    }
+
     fn enter(&mut self) -> impl Sized + '_ {
-        (self.log.span().enter(), enter(&mut self.id))
+        enter(&mut self.id)
     }
 
     fn head<B>(&mut self, response: &mut Response<B>) {
@@ -208,6 +193,7 @@ impl exchange::Part for Part {
             End::Success | End::Failure(_) => Outcome::Completed,
             End::ServiceError(_) => Outcome::Failed,
             End::BodyError(_) => Outcome::BodyFailed,
+            End::Cancelled => Outcome::Cancelled,
         });
     }
 }

@@ -7,7 +7,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::{End, Part, Verdict};
+use super::{End, Part, Settle};
 
 pin_project! {
     /// The response body of this crate's layers.
@@ -15,18 +15,27 @@ pin_project! {
     /// Passes every frame through unchanged and polls the inner body with the request's
     /// context current. At the end of the stream it classifies the trailers when the policy
     /// waits for them (gRPC) and records the outcome; on a body error it records the error's
-    /// type; dropped before the end, it records the request as cancelled.
-    pub struct ResponseBody<B, P, V> {
+    /// type; dropped before the end, it ends the parts as [`End::Cancelled`].
+    pub struct ResponseBody<B, P: Part, V> {
         #[pin]
         inner: B,
         // `None` once the outcome is recorded.
-        state: Option<(P, V)>,
+        state: Option<(P, tracing::Span, V)>,
+    }
+
+    impl<B, P: Part, V> PinnedDrop for ResponseBody<B, P, V> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((mut part, log_span, _)) = this.project().state.take() {
+                let _in_span = log_span.enter();
+                part.end(End::Cancelled);
+            }
+        }
     }
 }
 
-impl<B: Body, P: Part, V: Verdict> ResponseBody<B, P, V> {
+impl<B: Body, P: Part, V: Settle> ResponseBody<B, P, V> {
     /// `state` is `None` only for a response future polled again after it completed.
-    pub(crate) fn new(inner: B, state: Option<(P, V)>) -> Self {
+    pub(crate) fn new(inner: B, state: Option<(P, tracing::Span, V)>) -> Self {
         let mut body = Self { inner, state };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
@@ -37,14 +46,18 @@ impl<B: Body, P: Part, V: Verdict> ResponseBody<B, P, V> {
 }
 
 /// At the end of the stream: the trailers to the parts, then the outcome.
-fn finish<P: Part, V: Verdict>(state: &mut Option<(P, V)>, trailers: Option<&HeaderMap>) {
-    let Some((mut part, mut verdict)) = state.take() else {
+fn finish<P: Part, V: Settle>(
+    state: &mut Option<(P, tracing::Span, V)>,
+    trailers: Option<&HeaderMap>,
+) {
+    let Some((mut part, log_span, mut settle)) = state.take() else {
         return;
     };
+    let _in_span = log_span.enter();
     if let Some(trailers) = trailers {
         part.trailers(trailers);
     }
-    verdict.at_end(trailers, |failure| {
+    settle.at_end(trailers, |failure| {
         part.end(failure.map_or(End::Success, End::Failure));
     });
 }
@@ -53,7 +66,7 @@ impl<B, P, V> Body for ResponseBody<B, P, V>
 where
     B: Body,
     P: Part,
-    V: Verdict,
+    V: Settle,
 {
     type Data = B::Data;
     type Error = B::Error;
@@ -64,13 +77,17 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = {
-            let _entered = this.state.as_mut().map(|(part, _)| part.enter());
+            let _entered = this
+                .state
+                .as_mut()
+                .map(|(part, log_span, _)| (log_span.enter(), part.enter()));
             ready!(this.inner.as_mut().poll_frame(cx))
         };
         match &frame {
             None => finish(this.state, None),
             Some(Err(_)) => {
-                if let Some((mut part, _)) = this.state.take() {
+                if let Some((mut part, log_span, _)) = this.state.take() {
+                    let _in_span = log_span.enter();
                     part.end(End::BodyError(std::any::type_name::<B::Error>()));
                 }
             }
@@ -94,7 +111,7 @@ where
     }
 }
 
-impl<B, P, V> std::fmt::Debug for ResponseBody<B, P, V> {
+impl<B, P: Part, V> std::fmt::Debug for ResponseBody<B, P, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody").finish_non_exhaustive()
     }

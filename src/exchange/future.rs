@@ -12,21 +12,37 @@ use super::{Classify, End, Part, ResponseBody};
 pin_project! {
     /// The response future of this crate's layers: polls the inner future with the request's
     /// context current, then passes the response on with its body wrapped in
-    /// [`ResponseBody`].
-    pub struct ResponseFuture<F, P, C> {
+    /// [`ResponseBody`]. Dropped before the response, it ends the parts as
+    /// [`End::Cancelled`].
+    pub struct ResponseFuture<F, P: Part, C> {
         #[pin]
         inner: F,
-        // Both `None` once the response has been handed on.
-        part: Option<P>,
+        // `None` once the response has been handed on, or the exchange ended.
+        state: Option<State<P>>,
         classifier: Option<C>,
+    }
+
+    impl<F, P: Part, C> PinnedDrop for ResponseFuture<F, P, C> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(mut state) = this.project().state.take() {
+                let _in_span = state.log_span.enter();
+                state.part.end(End::Cancelled);
+            }
+        }
     }
 }
 
-impl<F, P, C> ResponseFuture<F, P, C> {
-    pub(crate) fn new(inner: F, part: P, classifier: C) -> Self {
+/// What the future hands on to the body.
+struct State<P> {
+    part: P,
+    log_span: tracing::Span,
+}
+
+impl<F, P: Part, C> ResponseFuture<F, P, C> {
+    pub(crate) fn new(inner: F, part: P, log_span: tracing::Span, classifier: C) -> Self {
         Self {
             inner,
-            part: Some(part),
+            state: Some(State { part, log_span }),
             classifier: Some(classifier),
         }
     }
@@ -39,28 +55,41 @@ where
     P: Part,
     C: Classify,
 {
-    type Output = Result<Response<ResponseBody<B, P, C::Verdict>>, E>;
+    type Output = Result<Response<ResponseBody<B, P, C::Settle>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _entered = this.part.as_mut().map(Part::enter);
+            let _entered = this
+                .state
+                .as_mut()
+                .map(|state| (state.log_span.enter(), state.part.enter()));
             ready!(this.inner.poll(cx))
         };
-        let mut part = this.part.take();
         Poll::Ready(match result {
             Ok(mut response) => {
-                let state = part
-                    .zip(this.classifier.take())
-                    .map(|(mut part, classifier)| {
-                        part.head(&mut response);
-                        (part, classifier.head(&response))
-                    });
+                // The parts stay here until the classifier has decided: a classifier that
+                // panics leaves them to the drop, which ends them as cancelled.
+                let settle = match (this.state.as_mut(), this.classifier.take()) {
+                    (Some(state), Some(classifier)) => {
+                        state.part.head(&mut response);
+                        Some(classifier.head(&response))
+                    }
+                    _ => None,
+                };
+                let state = this
+                    .state
+                    .take()
+                    .zip(settle)
+                    .map(|(state, settle)| (state.part, state.log_span, settle));
                 Ok(response.map(|body| ResponseBody::new(body, state)))
             }
             Err(err) => {
-                if let Some(part) = part.as_mut() {
-                    part.end(End::ServiceError(std::any::type_name::<E>()));
+                if let Some(mut state) = this.state.take() {
+                    let _in_span = state.log_span.enter();
+                    state
+                        .part
+                        .end(End::ServiceError(std::any::type_name::<E>()));
                 }
                 Err(err)
             }
@@ -68,7 +97,7 @@ where
     }
 }
 
-impl<F, P, C> std::fmt::Debug for ResponseFuture<F, P, C> {
+impl<F, P: Part, C> std::fmt::Debug for ResponseFuture<F, P, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }

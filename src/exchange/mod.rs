@@ -1,14 +1,16 @@
-//! The one response future and response body behind every server and client layer of this
-//! crate.
+//! The engine behind every server and client layer of this crate: the request side
+//! ([`Begin`] over a [`RequestContext`]) and the one response future and response body.
 //!
-//! Each layer contributes a *part*: the per-request state of its capability (the correlation
-//! ID and access log, the OpenTelemetry span, the metrics record). A part is told when the
-//! inner service is polled, when the response head arrives, when trailers arrive and how the
-//! exchange ended; if it is dropped before the end, its own `Drop` records the cancellation.
-//! [`ResponseFuture`] and [`ResponseBody`] drive any part, or a tuple of parts, so the
-//! individual layers and the all-in-one [`TelemetryLayer`](crate::stack::TelemetryLayer) run
-//! the same code: the all-in-one layer is one future and one body around three parts, not
-//! three wrappers around each other.
+//! Each capability contributes a *part*: the per-request state of its capability (the
+//! correlation ID and access log, the OpenTelemetry span, the metrics record). A layer's
+//! `call` builds the request's context, lets each capability `begin` (which returns its part),
+//! opens the request's log span once with what they found, and calls the inner service. The
+//! part is then told when the inner service is polled, when the response head arrives, when
+//! trailers arrive and how the exchange ended, including [`End::Cancelled`] when the future or
+//! body is dropped first. [`ResponseFuture`] and [`ResponseBody`] drive any part, or parts
+//! nested in pairs ([`Layered`]), so the individual layers and the all-in-one
+//! [`TelemetryLayer`](crate::stack::TelemetryLayer) run the same code: the all-in-one layer is
+//! one future and one body around three parts, not three wrappers around each other.
 //!
 //! A *classifier* decides from the response head whether it is a failure, or asks to wait for
 //! the trailers (gRPC); the body then tells the parts the outcome once, at the end of the
@@ -20,7 +22,10 @@ mod future;
 pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
 
-use http::{HeaderMap, Response};
+use http::{HeaderMap, Request, Response};
+use tower_service::Service;
+
+use crate::request::RequestContext;
 
 /// How an exchange ended, as told to every part once.
 #[derive(Clone, Copy, Debug)]
@@ -35,14 +40,22 @@ pub enum End<'a> {
     ServiceError(&'static str),
     /// The response body returned an error (its type name) part-way.
     BodyError(&'static str),
+    /// The response future or body was dropped before the end: the client went away.
+    Cancelled,
 }
 
 /// The per-request state of one capability. See the module docs.
 ///
 /// Sealed: the parts are this crate's own.
 pub trait Part: sealed::Part {
-    /// Makes the part's context current (spans entered, correlation ID in scope) while the
-    /// inner future or body is polled; undone when the guard drops.
+    /// Says, inside the request's log span, what the capability refused of the inbound
+    /// request (an invalid correlation ID, a malformed `traceparent`). Called once, right
+    /// after the inner service was called.
+    fn log_refusals(&self) {}
+
+    /// Makes the part's context current (the correlation ID in scope, the OpenTelemetry
+    /// context attached) while the inner future or body is polled; undone when the guard
+    /// drops.
     fn enter(&mut self) -> impl Sized + '_;
 
     /// The response head arrived; the part may read it and add headers.
@@ -51,56 +64,88 @@ pub trait Part: sealed::Part {
     /// The response trailers arrived.
     fn trailers(&mut self, _trailers: &HeaderMap) {}
 
-    /// The exchange ended. Called at most once; a part dropped without it was cancelled.
+    /// The exchange ended. Called exactly once, inside the request's log span.
     fn end(&mut self, end: End<'_>);
+}
+
+/// What a capability does as a request arrives: reads (and may change) the request, records
+/// what it decided in the context, and returns its part.
+pub(crate) trait Begin {
+    /// The capability's per-request state.
+    type Part: Part;
+
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Self::Part;
+}
+
+impl<T: Begin> Begin for std::sync::Arc<T> {
+    type Part = T::Part;
+
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Self::Part {
+        (**self).begin(request, cx)
+    }
+}
+
+/// Two capabilities, the first outside the second, as stacked layers would be.
+impl<O: Begin, I: Begin> Begin for (O, I) {
+    type Part = Layered<O::Part, I::Part>;
+
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Self::Part {
+        let outer = self.0.begin(request, cx);
+        let inner = self.1.begin(request, cx);
+        Layered { outer, inner }
+    }
 }
 
 #[allow(unreachable_pub)] // the sealed-trait pattern: nameable by nobody outside this crate
 pub(crate) mod sealed {
     pub trait Part {}
     pub trait Classify {}
-    pub trait Verdict {}
+    pub trait Settle {}
 }
 
-impl<A: sealed::Part, B: sealed::Part, C: sealed::Part> sealed::Part for (A, B, C) {}
-impl sealed::Classify for Unclassified {}
-impl sealed::Verdict for Unclassified {}
+/// Two parts, `O` outside `I`, as their layers would stack: events on the way out reach the
+/// inner part first. Nest them for more (`Layered<A, Layered<B, C>>`), as tracing-subscriber
+/// nests its layers.
+#[derive(Debug)]
+pub struct Layered<O, I> {
+    outer: O,
+    inner: I,
+}
 
-/// Parts in layer order, outermost first. Events on the way out reach the innermost part
-/// first, as they would through stacked layers.
-impl<A: Part, B: Part, C: Part> Part for (A, B, C) {
-    fn enter(&mut self) -> impl Sized + '_ {
-        let (a, b, c) = self;
-        (a.enter(), b.enter(), c.enter())
+impl<O: sealed::Part, I: sealed::Part> sealed::Part for Layered<O, I> {}
+impl sealed::Classify for Unclassified {}
+impl sealed::Settle for Unclassified {}
+
+impl<O: Part, I: Part> Part for Layered<O, I> {
+    fn log_refusals(&self) {
+        self.outer.log_refusals();
+        self.inner.log_refusals();
     }
 
-    fn head<Body>(&mut self, response: &mut Response<Body>) {
-        self.2.head(response);
-        self.1.head(response);
-        self.0.head(response);
+    fn enter(&mut self) -> impl Sized + '_ {
+        (self.outer.enter(), self.inner.enter())
+    }
+
+    fn head<B>(&mut self, response: &mut Response<B>) {
+        self.inner.head(response);
+        self.outer.head(response);
     }
 
     fn trailers(&mut self, trailers: &HeaderMap) {
-        self.2.trailers(trailers);
-        self.1.trailers(trailers);
-        self.0.trailers(trailers);
+        self.inner.trailers(trailers);
+        self.outer.trailers(trailers);
     }
 
-    /// Each part ends inside the scope of the parts outside it, as the inner of stacked
-    /// layers ends inside the outer ones' polls: the metrics part records while the trace
-    /// part's span is current (its histogram's exemplar), the trace part ends while the
-    /// correlation part's ID is.
+    /// The inner part ends inside the outer part's scope, as the inner of stacked layers ends
+    /// inside the outer one's poll: the metrics part records while the trace part's span is
+    /// current (its histogram's exemplar), the trace part ends while the correlation part's
+    /// ID is.
     fn end(&mut self, end: End<'_>) {
-        let (a, b, c) = self;
         {
-            let _outer = (a.enter(), b.enter());
-            c.end(end);
+            let _outer = self.outer.enter();
+            self.inner.end(end);
         }
-        {
-            let _outer = a.enter();
-            b.end(end);
-        }
-        a.end(end);
+        self.outer.end(end);
     }
 }
 
@@ -109,16 +154,16 @@ impl<A: Part, B: Part, C: Part> Part for (A, B, C) {
 /// Sealed: implemented for `tower_http` classifiers and for [`Unclassified`].
 pub trait Classify: sealed::Classify {
     /// The decision, carried to the end of the body.
-    type Verdict: Verdict;
+    type Settle: Settle;
 
     /// Classifies the response head.
-    fn head<B>(self, response: &Response<B>) -> Self::Verdict;
+    fn head<B>(self, response: &Response<B>) -> Self::Settle;
 }
 
-/// A classification carried from the head to the end of the body.
+/// A classification carried from the head to the end of the body, where it settles.
 ///
 /// Sealed, like [`Classify`].
-pub trait Verdict: sealed::Verdict {
+pub trait Settle: sealed::Settle {
     /// At the end of the stream, with its trailers if any: the `error.type` of a failure, or
     /// `None` for a success. Called at most once.
     fn at_end(&mut self, trailers: Option<&HeaderMap>, end: impl FnOnce(Option<&str>));
@@ -129,14 +174,14 @@ pub trait Verdict: sealed::Verdict {
 pub struct Unclassified;
 
 impl Classify for Unclassified {
-    type Verdict = Unclassified;
+    type Settle = Unclassified;
 
     fn head<B>(self, _response: &Response<B>) -> Self {
         self
     }
 }
 
-impl Verdict for Unclassified {
+impl Settle for Unclassified {
     fn at_end(&mut self, _trailers: Option<&HeaderMap>, end: impl FnOnce(Option<&str>)) {
         end(None);
     }
@@ -146,8 +191,8 @@ impl Verdict for Unclassified {
 mod classified {
     use http::{HeaderMap, Response};
 
-    use super::{Classify, Verdict};
-    use crate::classify::{ClassifyEos, ClassifyResponse, ErrorType};
+    use super::{Classify, Settle};
+    use crate::classify::{ClassifyEos, ClassifyResponse, ErrorType, Verdict};
 
     impl<C> super::sealed::Classify for C
     where
@@ -156,7 +201,7 @@ mod classified {
     {
     }
 
-    impl<E> super::sealed::Verdict for crate::classify::Verdict<E>
+    impl<E> super::sealed::Settle for Verdict<E>
     where
         E: ClassifyEos,
         E::FailureClass: ErrorType,
@@ -168,36 +213,53 @@ mod classified {
         C: ClassifyResponse,
         C::FailureClass: ErrorType,
     {
-        type Verdict = crate::classify::Verdict<C::ClassifyEos>;
+        type Settle = Verdict<C::ClassifyEos>;
 
-        fn head<B>(self, response: &Response<B>) -> Self::Verdict {
-            crate::classify::Verdict::of_head(self, response)
+        fn head<B>(self, response: &Response<B>) -> Self::Settle {
+            Verdict::of_head(self, response)
         }
     }
 
-    impl<E> Verdict for crate::classify::Verdict<E>
+    impl<E> Settle for Verdict<E>
     where
         E: ClassifyEos,
         E::FailureClass: ErrorType,
     {
         fn at_end(&mut self, trailers: Option<&HeaderMap>, end: impl FnOnce(Option<&str>)) {
-            let failure = crate::classify::Verdict::at_end(self, trailers);
+            let failure = Verdict::at_end(self, trailers);
             end(failure.as_ref().map(ErrorType::error_type));
         }
     }
 }
 
-/// Calls the inner service with the part entered, and wraps its future.
-pub(crate) fn call<P: Part, C, F>(
-    mut part: P,
+/// A layer's `call`: the request's context, the capabilities' `begin`, the log span opened
+/// once with what they found, the inner service called with everything entered, and the
+/// capabilities' refusals logged inside the span.
+pub(crate) fn call<K, S, B, C>(
+    capabilities: &K,
     classifier: C,
-    call: impl FnOnce() -> F,
-) -> ResponseFuture<F, P, C> {
+    inner: &mut S,
+    mut request: Request<B>,
+) -> ResponseFuture<S::Future, K::Part, C>
+where
+    K: Begin,
+    S: Service<Request<B>>,
+{
+    let mut cx = RequestContext::new(&request);
+    let mut part = capabilities.begin(&mut request, &mut cx);
+    let log_span = cx.open_log_span();
     let inner = {
-        let _entered = part.enter();
-        call()
+        let _in_span = log_span.enter();
+        let inner = {
+            let _entered = part.enter();
+            inner.call(request)
+        };
+        // After the call: layers further in (stacked) have recorded their fields into the log
+        // span by now, so a refusal's line carries every ID, stacked or fused.
+        part.log_refusals();
+        inner
     };
-    ResponseFuture::new(inner, part, classifier)
+    ResponseFuture::new(inner, part, log_span, classifier)
 }
 
 #[cfg(test)]
@@ -219,7 +281,6 @@ mod tests {
     struct Recorder {
         name: &'static str,
         log: Rc<RefCell<Vec<String>>>,
-        ended: bool,
     }
 
     impl Recorder {
@@ -227,7 +288,6 @@ mod tests {
             Self {
                 name,
                 log: Rc::clone(log),
-                ended: false,
             }
         }
 
@@ -252,16 +312,7 @@ mod tests {
         }
 
         fn end(&mut self, end: End<'_>) {
-            self.ended = true;
             self.say(format!("end {end:?}"));
-        }
-    }
-
-    impl Drop for Recorder {
-        fn drop(&mut self) {
-            if !self.ended {
-                self.say("dropped".to_owned());
-            }
         }
     }
 
@@ -289,16 +340,30 @@ mod tests {
         Rc::default()
     }
 
+    /// The inner future `make` returns, wrapped as a layer's `call` wraps it.
+    fn call<P: Part, F>(
+        mut part: P,
+        make: impl FnOnce() -> F,
+    ) -> ResponseFuture<F, P, Unclassified> {
+        let inner = {
+            let _entered = part.enter();
+            make()
+        };
+        ResponseFuture::new(inner, part, tracing::Span::none(), Unclassified)
+    }
+
     async fn run<B: Body<Data = Bytes>>(
         log: &Rc<RefCell<Vec<String>>>,
         body: B,
     ) -> Result<Bytes, B::Error> {
-        let parts = (
-            Recorder::new("outer", log),
-            Recorder::new("middle", log),
-            Recorder::new("inner", log),
-        );
-        let future = call(parts, Unclassified, || {
+        let parts = Layered {
+            outer: Recorder::new("outer", log),
+            inner: Layered {
+                outer: Recorder::new("middle", log),
+                inner: Recorder::new("inner", log),
+            },
+        };
+        let future = call(parts, || {
             std::future::ready(Ok::<_, Infallible>(Response::new(body)))
         });
         let response = future.await.unwrap();
@@ -352,9 +417,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_service_error_ends_the_parts_and_a_dropped_body_drops_them() {
+    async fn a_service_error_ends_the_parts_and_a_dropped_future_or_body_cancels_them() {
         let log = log();
-        let future = call(Recorder::new("part", &log), Unclassified, || {
+        let future = call(Recorder::new("part", &log), || {
             std::future::ready(Err::<Response<Frames>, _>(std::fmt::Error))
         });
         assert!(future.await.is_err());
@@ -364,7 +429,7 @@ mod tests {
         );
 
         let log = self::log();
-        let future = call(Recorder::new("part", &log), Unclassified, || {
+        let future = call(Recorder::new("part", &log), || {
             std::future::ready(Ok::<_, Infallible>(Response::new(Frames(vec![Ok(
                 Frame::data(Bytes::from_static(b"a")),
             )]))))
@@ -372,7 +437,23 @@ mod tests {
         let body = future.await.unwrap().into_body();
         assert_eq!(format!("{body:?}"), "ResponseBody { .. }");
         drop(body);
-        assert_eq!(log.borrow().last().unwrap(), "part dropped");
+        assert_eq!(log.borrow().last().unwrap(), "part end Cancelled");
+
+        let log = self::log();
+        let future = call(
+            Recorder::new("part", &log),
+            std::future::pending::<Result<Response<Frames>, Infallible>>,
+        );
+        assert_eq!(format!("{future:?}"), "ResponseFuture { .. }");
+        drop(future);
+        assert_eq!(
+            log.borrow()
+                .iter()
+                .filter(|l| l.contains("end"))
+                .collect::<Vec<_>>(),
+            ["part end Cancelled"],
+            "ended once, as cancelled"
+        );
     }
 
     #[tokio::test]
@@ -388,7 +469,7 @@ mod tests {
             }
         }
         let log = log();
-        let mut future = std::pin::pin!(call(Recorder::new("part", &log), Unclassified, || Always));
+        let mut future = std::pin::pin!(call(Recorder::new("part", &log), || Always));
         assert!(format!("{future:?}").starts_with("ResponseFuture"));
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);

@@ -11,7 +11,7 @@ use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
     grpc_client_errors, grpc_server_errors,
 };
-use crate::route::ExcludedPaths;
+use crate::request::ExcludedPaths;
 use crate::rpc::Methods;
 pub(crate) use crate::semconv::Protocol;
 use crate::semconv::rpc;
@@ -23,7 +23,7 @@ use crate::semconv::rpc;
 /// watches). To measure health checks too, set the list without them with
 /// [`MetricsLayer::exclude_paths`] (and [`TraceLayer::exclude_paths`](crate::TraceLayer::exclude_paths)
 /// for spans), for example `exclude_paths(["/metrics"])`.
-pub const DEFAULT_EXCLUDED_PATHS: [&str; 5] = crate::route::DEFAULT_EXCLUDED_PATHS;
+pub const DEFAULT_EXCLUDED_PATHS: [&str; 5] = crate::request::DEFAULT_EXCLUDED_PATHS;
 
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;

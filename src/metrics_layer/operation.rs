@@ -201,23 +201,32 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         OperationFuture {
             inner: self.inner.call(request),
-            guard: Guard {
-                shared: Arc::clone(&self.shared),
-                start: Instant::now(),
-                done: false,
-            },
-            classifier: self.classifier.clone(),
+            shared: Arc::clone(&self.shared),
+            start: Instant::now(),
+            classifier: Some(self.classifier.clone()),
         }
     }
 }
 
 pin_project! {
-    /// Response future of [`Operation`].
+    /// Response future of [`Operation`]: records the call once, when it completes, or as
+    /// cancelled when dropped first.
     pub struct OperationFuture<F, C> {
         #[pin]
         inner: F,
-        guard: Guard,
-        classifier: C,
+        shared: Arc<OperationShared>,
+        start: Instant,
+        // `None` once the call is recorded.
+        classifier: Option<C>,
+    }
+
+    impl<F, C> PinnedDrop for OperationFuture<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.classifier.take().is_some() {
+                record(this.shared, *this.start, Some(CANCELLED));
+            }
+        }
     }
 }
 
@@ -231,12 +240,18 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        match &result {
-            Ok(response) => {
-                let failure = this.classifier.classify(response);
-                this.guard.finish(failure.as_ref().map(Failure::as_str));
+        if let Some(classifier) = this.classifier.take() {
+            match &result {
+                Ok(response) => {
+                    let failure = classifier.classify(response);
+                    record(
+                        this.shared,
+                        *this.start,
+                        failure.as_ref().map(Failure::as_str),
+                    );
+                }
+                Err(_) => record(this.shared, *this.start, Some(std::any::type_name::<E>())),
             }
-            Err(_) => this.guard.finish(Some(std::any::type_name::<E>())),
         }
         Poll::Ready(result)
     }
@@ -245,37 +260,18 @@ where
 impl<F, C> std::fmt::Debug for OperationFuture<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OperationFuture")
-            .field("operation", &self.guard.shared.name)
+            .field("operation", &self.shared.name)
             .finish_non_exhaustive()
     }
 }
 
-/// Records the call once: when it completes, or as cancelled when dropped first.
-struct Guard {
-    shared: Arc<OperationShared>,
-    start: Instant,
-    done: bool,
-}
-
-impl Guard {
-    fn finish(&mut self, error_type: Option<&str>) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let shared = &self.shared;
-        shared
-            .durations
-            .get(&Values([Some(&shared.name), error_type]), |labels| {
-                metrics::histogram!(DURATION, labels)
-            })
-            .record(elapsed);
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.finish(Some(CANCELLED));
-    }
+/// Records one call of the operation.
+fn record(shared: &OperationShared, start: Instant, error_type: Option<&str>) {
+    let elapsed = start.elapsed().as_secs_f64();
+    shared
+        .durations
+        .get(&Values([Some(&shared.name), error_type]), |labels| {
+            metrics::histogram!(DURATION, labels)
+        })
+        .record(elapsed);
 }

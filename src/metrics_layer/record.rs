@@ -9,14 +9,15 @@ use metrics::{Gauge, Histogram};
 use super::labels::Values;
 use super::layer::Shared;
 use crate::exchange::End;
-use crate::route::Route;
+use crate::request::Route;
 use crate::rpc::Call;
 use crate::semconv::rpc::GRPC;
 
 pub use crate::classify::CANCELLED;
 
-/// The pending measurement of one request: started on call, written on the outcome, or as
-/// cancelled when dropped first. The in-flight gauge goes back down either way.
+/// The pending measurement of one request: started on call, written once at the end the
+/// engine reports (cancelled, when the request was dropped first). The in-flight gauge goes
+/// back down either way.
 pub(crate) struct Record {
     shared: Arc<Shared>,
     subject: Subject,
@@ -24,7 +25,6 @@ pub(crate) struct Record {
     first_byte: Option<Duration>,
     status: Option<StatusCode>,
     active: Gauge,
-    done: bool,
 }
 
 /// What the labels describe: an HTTP request, or a gRPC call.
@@ -102,7 +102,6 @@ impl Record {
             first_byte: None,
             status: None,
             active,
-            done: false,
         }
     }
 
@@ -125,22 +124,17 @@ impl Record {
         }
     }
 
-    /// Writes the measurement, once: how the exchange ended, or `None` when it was dropped
-    /// before its end.
-    pub(crate) fn finish(&mut self, end: Option<End<'_>>) {
-        if self.done {
-            return;
-        }
-        self.done = true;
+    /// Writes the measurement: how the exchange ended.
+    pub(crate) fn finish(&mut self, end: End<'_>) {
         let elapsed = self.first_byte.unwrap_or_else(|| self.start.elapsed());
         let histogram: Histogram = match &self.subject {
             Subject::Http { method, target } => {
                 let error_type = match end {
-                    None => Some(CANCELLED),
-                    Some(End::Success) => None,
-                    Some(End::Failure(error_type))
-                    | Some(End::ServiceError(error_type))
-                    | Some(End::BodyError(error_type)) => Some(error_type),
+                    End::Cancelled => Some(CANCELLED),
+                    End::Success => None,
+                    End::Failure(error_type)
+                    | End::ServiceError(error_type)
+                    | End::BodyError(error_type) => Some(error_type),
                 };
                 self.histogram(&Values([
                     Some(*method),
@@ -152,10 +146,7 @@ impl Record {
                 ]))
             }
             Subject::Rpc { call, server } => {
-                let outcome = match end {
-                    Some(end) => call.end(end),
-                    None => call.dropped(),
-                };
+                let outcome = call.end(end);
                 let port = server.as_ref().and_then(|(_, port)| port.map(Port::new));
                 self.histogram(&Values([
                     Some(GRPC),
@@ -176,12 +167,6 @@ impl Record {
         shared.durations.get(values, |labels| {
             metrics::histogram!(shared.names.duration, labels)
         })
-    }
-}
-
-impl Drop for Record {
-    fn drop(&mut self) {
-        self.finish(None);
     }
 }
 

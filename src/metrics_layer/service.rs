@@ -6,13 +6,11 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use std::time::Instant;
-
 use super::layer::{Protocol, Shared, Side};
 use super::record::{Record, Subject, Target};
 use crate::classify::{ErrorType, MakeClassifier};
-use crate::exchange::{self, End};
-use crate::route::Route;
+use crate::exchange::{self, Begin, End};
+use crate::request::RequestContext;
 use crate::rpc::Call;
 use crate::semconv::known_method;
 
@@ -56,27 +54,29 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
-        let record = start(&self.shared, &request, None);
-        exchange::call(Part(record), classifier, || self.inner.call(request))
+        exchange::call(&self.shared, classifier, &mut self.inner, request)
     }
 }
 
-/// Starts the record of `request`, or `None` for an excluded path. `start` is when the
-/// request arrived, if the caller already read the clock.
-pub(crate) fn start<B>(
-    shared: &Arc<Shared>,
-    request: &Request<B>,
-    start: Option<Instant>,
-) -> Option<Record> {
+impl Begin for Arc<Shared> {
+    type Part = Part;
+
+    /// Starts the record of `request` (in flight +1), or nothing for an excluded path.
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
+        Part(start(self, request, cx))
+    }
+}
+
+fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &RequestContext) -> Option<Record> {
     if shared.excluded.contains(request.uri().path()) {
         return None;
     }
-    let start = start.unwrap_or_else(Instant::now);
+    let start = cx.start;
     let subject = match shared.protocol {
         Protocol::Http => Subject::Http {
             method: known_method(request.method()).unwrap_or("_OTHER"),
             target: match shared.side {
-                Side::Server => Route::from_extensions(request.extensions()).map(Target::Route),
+                Side::Server => cx.route.clone().map(Target::Route),
                 Side::Client => request
                     .uri()
                     .host()
@@ -132,7 +132,7 @@ impl exchange::Part for Part {
 
     fn end(&mut self, end: End<'_>) {
         if let Some(record) = &mut self.0 {
-            record.finish(Some(end));
+            record.finish(end);
         }
     }
 }
@@ -187,7 +187,9 @@ mod tests {
         let text = handle.render();
         assert!(text.contains(r#"error_type="core::fmt::Error""#), "{text}");
         let part = metrics::with_local_recorder(&recorder, || {
-            Part(start(&MetricsLayer::new().shared, &Request::new(()), None))
+            let request = Request::new(());
+            let cx = RequestContext::new(&request);
+            Part(start(&MetricsLayer::new().shared, &request, &cx))
         });
         assert_eq!(
             format!("{part:?}"),

@@ -57,7 +57,7 @@ pub(crate) fn layers(
     }
 }
 
-/// The target of the crate's `request` span (the layers' `request_span::TARGET`, which this
+/// The target of the crate's `request` span (the layers' `request::log_span::TARGET`, which this
 /// feature may be built without).
 pub(crate) const REQUEST_SPAN_TARGET: &str = "tower_telemetry::request";
 

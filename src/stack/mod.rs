@@ -21,12 +21,13 @@
 //!
 //! ```
 //! use tower_telemetry::stack::TelemetryLayer;
-//! use tower_telemetry::trace::{InboundTrace, TraceLayer};
+//! use tower_telemetry::trace::TraceLayer;
+//! use tower_telemetry::trust::TrustPolicy;
 //! use tower_telemetry::{CorrelationLayer, MetricsLayer};
 //!
 //! let layer = TelemetryLayer::from_layers(
 //!     CorrelationLayer::new().access_log(None),
-//!     TraceLayer::new().inbound(InboundTrace::link()),
+//!     TraceLayer::new().trust(TrustPolicy::nobody()),
 //!     MetricsLayer::new().max_label_sets(500),
 //! );
 //! # let _ = layer;
@@ -34,19 +35,18 @@
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{Request, Response};
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{TraceContextExt, Tracer};
+use opentelemetry::trace::Tracer;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::classify::{
     ErrorType, GrpcStatusClassifier, MakeClassifier, ServerErrorsAsFailures, SharedClassifier,
 };
-use crate::correlation::{self, CorrelationId, CorrelationLayer, MakeCorrelationId, UuidV7};
-use crate::exchange;
+use crate::correlation::{self, CorrelationLayer, MakeCorrelationId, UuidV7};
+use crate::exchange::{self, Layered};
 use crate::metrics_layer::{self, MetricsLayer};
 use crate::trace::{self, TraceLayer};
 
@@ -55,18 +55,27 @@ use crate::trace::{self, TraceLayer};
 #[must_use]
 pub struct TelemetryLayer<T = BoxedTracer, M = SharedClassifier<ServerErrorsAsFailures>, G = UuidV7>
 {
-    correlation: Arc<correlation::layer::Config<G>>,
-    trace: Arc<trace::layer::Config<T>>,
-    metrics: Arc<metrics_layer::layer::Shared>,
+    capabilities: Capabilities<T, G>,
     classifier: M,
 }
 
+/// The three capabilities, outermost first, nested in pairs as their layers would stack.
+type Capabilities<T, G> = (
+    Arc<correlation::layer::Config<G>>,
+    (
+        Arc<trace::layer::Config<T>>,
+        Arc<metrics_layer::layer::Shared>,
+    ),
+);
+
 impl<T, M: Clone, G> Clone for TelemetryLayer<T, M, G> {
     fn clone(&self) -> Self {
+        let (correlation, (trace, metrics)) = &self.capabilities;
         Self {
-            correlation: Arc::clone(&self.correlation),
-            trace: Arc::clone(&self.trace),
-            metrics: Arc::clone(&self.metrics),
+            capabilities: (
+                Arc::clone(correlation),
+                (Arc::clone(trace), Arc::clone(metrics)),
+            ),
             classifier: self.classifier.clone(),
         }
     }
@@ -128,9 +137,7 @@ impl<T, M, G> TelemetryLayer<T, M, G> {
         metrics: MetricsLayer<N>,
     ) -> Self {
         Self {
-            correlation: correlation.config,
-            trace: trace.config,
-            metrics: metrics.shared,
+            capabilities: (correlation.config, (trace.config, metrics.shared)),
             classifier: trace.classifier,
         }
     }
@@ -141,9 +148,7 @@ impl<T, M, G> TelemetryLayer<T, M, G> {
     /// [`grpc_server_errors`](crate::classify::grpc_server_errors).
     pub fn classifier<N>(self, classifier: N) -> TelemetryLayer<T, N, G> {
         TelemetryLayer {
-            correlation: self.correlation,
-            trace: self.trace,
-            metrics: self.metrics,
+            capabilities: self.capabilities,
             classifier,
         }
     }
@@ -180,16 +185,8 @@ impl<S, T, M, G> Telemetry<S, T, M, G> {
     define_inner_service_accessors!();
 }
 
-/// Where the request's correlation ID comes from.
-enum Id<'a> {
-    /// Chosen here: a valid inbound one, or a new one.
-    Chosen(correlation::service::Chosen<'a>),
-    /// Chosen by an outer layer of this crate.
-    Outer(CorrelationId),
-}
-
-/// The parts of [`Telemetry`], outermost first, as the layers would stack.
-pub type Parts = (correlation::Part, trace::Part, metrics_layer::Part);
+/// The parts of [`Telemetry`], outermost first, nested as the layers would stack.
+pub type Parts = Layered<correlation::Part, Layered<trace::Part, metrics_layer::Part>>;
 
 /// Response future of [`Telemetry`].
 pub type ResponseFuture<F, C> = exchange::ResponseFuture<F, Parts, C>;
@@ -217,92 +214,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = Instant::now();
-        let layer = &self.layer;
-        let correlation = &*layer.correlation;
-        let classifier = layer.classifier.make_classifier(&request);
-
-        // An outer layer of ours already chose the ID, opened the span and writes the access
-        // log: keep its ID, as a stacked `CorrelationLayer` would.
-        let (mut request, id) = match request.extensions().get::<CorrelationId>() {
-            Some(outer) => {
-                let outer = outer.clone();
-                (request, Id::Outer(outer))
-            }
-            None => {
-                let (request, chosen) = correlation::service::choose(correlation, request);
-                (request, Id::Chosen(chosen))
-            }
-        };
-        if let Id::Chosen(chosen) = &id {
-            request.extensions_mut().insert(chosen.id.clone());
-        }
-
-        let (request, started) = if layer.trace.excluded.contains(request.uri().path()) {
-            (request, None)
-        } else {
-            let (request, started) = trace::service::start(&layer.trace, request);
-            (request, Some(started))
-        };
-        let trace_ids = started.as_ref().map(|started| {
-            let span = started.cx.span();
-            let span_context = span.span_context();
-            (span_context.trace_id(), span_context.span_id())
-        });
-        let log_span = crate::request_span::open_with(
-            correlation.span_level,
-            match &id {
-                Id::Chosen(chosen) => Some(&chosen.id as &dyn std::fmt::Display),
-                Id::Outer(_) => None,
-            },
-            trace_ids
-                .as_ref()
-                .map(|(t, s)| (t as &dyn std::fmt::Display, s as &dyn std::fmt::Display)),
-        );
-        if let Id::Chosen(chosen) = &id {
-            chosen.log_refusal(&log_span);
-        }
-        if let Some(started) = &started {
-            // Inside the span, where a stacked `TraceLayer` says it.
-            let _entered = log_span.enter();
-            started.log_refusals(&log_span);
-        }
-
-        let header_name = correlation.header_names[0].clone();
-        let (correlation_part, trace_log_span) = match id {
-            Id::Chosen(chosen) => {
-                let log = correlation::access_log::RequestLog::start(
-                    log_span,
-                    (correlation.access_log, correlation.log_path),
-                    &request,
-                    Some(start),
-                );
-                let part = correlation::Part::new(chosen.id, header_name, log);
-                (part, tracing::Span::none())
-            }
-            // The outer layer's span is entered by that layer; enter it here too, as a
-            // stacked `TraceLayer` would.
-            Id::Outer(id) => (
-                correlation::Part::new(
-                    id,
-                    header_name,
-                    correlation::access_log::RequestLog::none(),
-                ),
-                log_span,
-            ),
-        };
-        let trace_part = trace::Part(started.map(|started| {
-            trace::http_span::HttpSpan::new(started.cx, trace_log_span, started.rpc)
-        }));
-        let metrics_part = metrics_layer::Part(metrics_layer::service::start(
-            &layer.metrics,
-            &request,
-            Some(start),
-        ));
+        let classifier = self.layer.classifier.make_classifier(&request);
         exchange::call(
-            (correlation_part, trace_part, metrics_part),
+            &self.layer.capabilities,
             classifier,
-            || self.inner.call(request),
+            &mut self.inner,
+            request,
         )
     }
 }
@@ -315,11 +232,13 @@ mod tests {
     #[test]
     fn the_grpc_preset_sets_both_parts_to_grpc() {
         let layer = TelemetryLayer::new_for_grpc();
-        assert_eq!(layer.trace.protocol, Protocol::Grpc);
-        assert_eq!(layer.metrics.protocol, Protocol::Grpc);
+        let (_, (trace, metrics)) = &layer.capabilities;
+        assert_eq!(trace.protocol, Protocol::Grpc);
+        assert_eq!(metrics.protocol, Protocol::Grpc);
         let http = TelemetryLayer::default();
-        assert_eq!(http.trace.protocol, Protocol::Http);
-        assert_eq!(http.metrics.protocol, Protocol::Http);
+        let (_, (trace, metrics)) = &http.capabilities;
+        assert_eq!(trace.protocol, Protocol::Http);
+        assert_eq!(metrics.protocol, Protocol::Http);
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use std::borrow::Cow;
 
-use http::{Request, Uri};
+use http::Request;
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-use crate::route::Route;
+use crate::request::{RequestContext, Route, original_uri};
 use crate::rpc::Call;
 use crate::semconv::{known_method, protocol_version, server_address};
 
@@ -35,9 +35,10 @@ pub(crate) fn server_span_name(
 pub(crate) fn server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
-    route: Option<&Route>,
+    cx: &RequestContext,
     record_path: bool,
 ) -> Vec<KeyValue> {
+    let route = cx.route.as_ref();
     let mut attributes = Vec::with_capacity(12);
     push_method(&mut attributes, request.method());
     let uri = original_uri(request);
@@ -86,7 +87,7 @@ pub(crate) fn server_request<B>(
         attributes.push(KeyValue::new(semconv::CLIENT_PORT, i64::from(peer.port())));
     }
     #[cfg(feature = "correlation")]
-    if let Some(id) = request.extensions().get::<crate::CorrelationId>() {
+    if let Some(id) = cx.correlation_id() {
         attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
     }
     attributes
@@ -104,15 +105,6 @@ pub(crate) fn push_method(attributes: &mut Vec<KeyValue>, method: &http::Method)
             ));
         }
     }
-}
-
-/// The URI the client sent: axum's `OriginalUri` when a nested router stripped a prefix.
-fn original_uri<B>(request: &Request<B>) -> &Uri {
-    #[cfg(feature = "axum")]
-    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
-        return uri;
-    }
-    request.uri()
 }
 
 /// The span name of a gRPC call: `{rpc.method}` when the method is recognized, else `grpc`
@@ -157,6 +149,7 @@ pub(crate) fn grpc_server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
     call: &Call,
+    cx: &RequestContext,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
     push_rpc(&mut attributes, call, false);
@@ -181,7 +174,7 @@ pub(crate) fn grpc_server_request<B>(
         ));
     }
     #[cfg(feature = "correlation")]
-    if let Some(id) = request.extensions().get::<crate::CorrelationId>() {
+    if let Some(id) = cx.correlation_id() {
         attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
     }
     attributes
@@ -205,7 +198,8 @@ mod scheme_tests {
         let request = Request::get("https://api.example.com:8443/v1")
             .body(())
             .unwrap();
-        let attributes = server_request(&request, "http", None, true);
+        let cx = RequestContext::new(&request);
+        let attributes = server_request(&request, "http", &cx, true);
         assert_eq!(
             value_of(&attributes, semconv::URL_SCHEME).as_deref(),
             Some("https")

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{Request, Response, Uri};
 use opentelemetry::KeyValue;
@@ -20,11 +19,13 @@ use super::http_span::{HttpSpan, Part};
 use super::layer::SCOPE;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
 use crate::classify::{GrpcStatusClassifier, grpc_client_errors};
-use crate::destination::PropagateTo;
+use crate::exchange::Begin;
 use crate::propagation::inject;
+use crate::request::RequestContext;
 use crate::rpc::{Call, Methods};
 use crate::semconv::Protocol;
 use crate::semconv::known_method;
+use crate::trust::PropagateTo;
 
 /// Starts a CLIENT span for each outbound request, child of the current context (the server
 /// span of the request being handled, when [`TraceLayer`](super::TraceLayer) runs), and sends
@@ -56,16 +57,34 @@ use crate::semconv::known_method;
 #[derive(Debug)]
 #[must_use]
 pub struct TraceClientLayer<T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
-    tracer: Arc<T>,
+    config: Arc<ClientConfig<T>>,
     classifier: M,
+}
+
+/// The settings of a [`TraceClientLayer`] and its services.
+#[derive(Debug)]
+pub(crate) struct ClientConfig<T> {
+    // Behind its own `Arc` so that setters can copy the rest without a `Clone` tracer.
+    tracer: Arc<T>,
     protocol: Protocol,
-    destinations: Arc<Destinations>,
-    grpc: Arc<GrpcClient>,
+    destinations: Destinations,
+    grpc: GrpcClient,
+}
+
+impl<T> Clone for ClientConfig<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracer: Arc::clone(&self.tracer),
+            protocol: self.protocol,
+            destinations: self.destinations.clone(),
+            grpc: self.grpc.clone(),
+        }
+    }
 }
 
 /// What a gRPC client knows of its calls beyond the request: the recognized methods and the
 /// channel's target.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct GrpcClient {
     methods: Arc<Methods>,
     /// `server.address` and `server.port` of the configured target.
@@ -83,7 +102,7 @@ impl Default for GrpcClient {
 
 /// Where the context may go: the trace context (and the correlation ID this layer adds), and
 /// the baggage.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Destinations {
     context: PropagateTo,
     baggage: PropagateTo,
@@ -92,11 +111,8 @@ struct Destinations {
 impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
     fn clone(&self) -> Self {
         Self {
-            tracer: Arc::clone(&self.tracer),
+            config: Arc::clone(&self.config),
             classifier: self.classifier.clone(),
-            protocol: self.protocol,
-            destinations: Arc::clone(&self.destinations),
-            grpc: Arc::clone(&self.grpc),
         }
     }
 }
@@ -138,26 +154,32 @@ impl<T> TraceClientLayer<T> {
     /// The layer with a given tracer.
     pub fn with_tracer(tracer: T) -> Self {
         Self {
-            tracer: Arc::new(tracer),
+            config: Arc::new(ClientConfig {
+                tracer: Arc::new(tracer),
+                protocol: Protocol::Http,
+                destinations: Destinations::default(),
+                grpc: GrpcClient::default(),
+            }),
             classifier: StatusInRangeAsFailures::new_for_client_and_server_errors()
                 .into_make_classifier(),
-            protocol: Protocol::Http,
-            destinations: Arc::default(),
-            grpc: Arc::default(),
         }
     }
 }
 
 impl<T, M> TraceClientLayer<T, M> {
+    fn map(self, f: impl FnOnce(&mut ClientConfig<T>)) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        f(&mut config);
+        Self {
+            config: Arc::new(config),
+            classifier: self.classifier,
+        }
+    }
+
     /// Switches the layer to gRPC (see [`TraceClientLayer::new_for_grpc`]), keeping its tracer.
     pub fn grpc(self) -> TraceClientLayer<T, SharedClassifier<GrpcStatusClassifier>> {
-        TraceClientLayer {
-            tracer: self.tracer,
-            classifier: grpc_client_errors(),
-            protocol: Protocol::Grpc,
-            destinations: self.destinations,
-            grpc: self.grpc,
-        }
+        self.map(|c| c.protocol = Protocol::Grpc)
+            .classifier(grpc_client_errors())
     }
 
     /// Sets the gRPC target the channel was built for (`inventory.internal:50051`,
@@ -168,14 +190,8 @@ impl<T, M> TraceClientLayer<T, M> {
     ///
     /// Defaults to none: such calls then have no `server.address`.
     pub fn target(self, target: &str) -> Self {
-        let methods = Arc::clone(&self.grpc.methods);
-        Self {
-            grpc: Arc::new(GrpcClient {
-                methods,
-                target: Some(crate::semconv::grpc_target(target)),
-            }),
-            ..self
-        }
+        let target = crate::semconv::grpc_target(target);
+        self.map(|c| c.grpc.target = Some(target))
     }
 
     /// Sets the gRPC methods recognized (full names `package.Service/Method` or service
@@ -188,14 +204,7 @@ impl<T, M> TraceClientLayer<T, M> {
         N: Into<Box<str>>,
     {
         let list: Vec<Box<str>> = methods.into_iter().map(Into::into).collect();
-        let target = self.grpc.target.clone();
-        Self {
-            grpc: Arc::new(GrpcClient {
-                methods: Methods::new(false, Some(&list)),
-                target,
-            }),
-            ..self
-        }
+        self.map(|c| c.grpc.methods = Methods::new(false, Some(&list)))
     }
 
     /// Sets the success/failure policy that decides the span status and `error.type`.
@@ -204,11 +213,8 @@ impl<T, M> TraceClientLayer<T, M> {
     /// for clients.
     pub fn classifier<N>(self, classifier: N) -> TraceClientLayer<T, N> {
         TraceClientLayer {
-            tracer: self.tracer,
+            config: self.config,
             classifier,
-            protocol: self.protocol,
-            destinations: self.destinations,
-            grpc: self.grpc,
         }
     }
 
@@ -219,14 +225,7 @@ impl<T, M> TraceClientLayer<T, M> {
     ///
     /// Defaults to [`PropagateTo::all`].
     pub fn propagate_to(self, destinations: PropagateTo) -> Self {
-        let baggage = self.destinations.baggage.clone();
-        Self {
-            destinations: Arc::new(Destinations {
-                context: destinations,
-                baggage,
-            }),
-            ..self
-        }
+        self.map(|c| c.destinations.context = destinations)
     }
 
     /// Sets the destinations that get the `baggage` header, which may carry personal data
@@ -235,14 +234,7 @@ impl<T, M> TraceClientLayer<T, M> {
     ///
     /// Defaults to [`PropagateTo::all`].
     pub fn baggage_to(self, destinations: PropagateTo) -> Self {
-        let context = self.destinations.context.clone();
-        Self {
-            destinations: Arc::new(Destinations {
-                context,
-                baggage: destinations,
-            }),
-            ..self
-        }
+        self.map(|c| c.destinations.baggage = destinations)
     }
 }
 
@@ -252,11 +244,8 @@ impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
     fn layer(&self, inner: S) -> Self::Service {
         TraceClient {
             inner,
-            tracer: Arc::clone(&self.tracer),
+            config: Arc::clone(&self.config),
             classifier: self.classifier.clone(),
-            protocol: self.protocol,
-            destinations: Arc::clone(&self.destinations),
-            grpc: Arc::clone(&self.grpc),
         }
     }
 }
@@ -266,22 +255,16 @@ impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
 #[derive(Debug)]
 pub struct TraceClient<S, T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
     inner: S,
-    tracer: Arc<T>,
+    config: Arc<ClientConfig<T>>,
     classifier: M,
-    protocol: Protocol,
-    destinations: Arc<Destinations>,
-    grpc: Arc<GrpcClient>,
 }
 
 impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            tracer: Arc::clone(&self.tracer),
+            config: Arc::clone(&self.config),
             classifier: self.classifier.clone(),
-            protocol: self.protocol,
-            destinations: Arc::clone(&self.destinations),
-            grpc: Arc::clone(&self.grpc),
         }
     }
 }
@@ -307,18 +290,32 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
+        crate::exchange::call(&self.config, classifier, &mut self.inner, request)
+    }
+}
+
+impl<T> Begin for ClientConfig<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    type Part = Part;
+
+    /// Starts the CLIENT span, child of the current context, and injects the context into
+    /// the request's headers where the destination policies allow.
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
         let parent = opentelemetry::Context::current();
         let (name, attributes, rpc) = match self.protocol {
             Protocol::Http => (
                 Cow::Borrowed(known_method(request.method()).unwrap_or("HTTP")),
-                client_request(&request),
+                client_request(request),
                 None,
             ),
             Protocol::Grpc => {
                 // The RPC conventions describe the call, not the HTTP request carrying it.
-                let call = Call::start(&self.grpc.methods, &request, Instant::now());
+                let call = Call::start(&self.grpc.methods, request, cx.start);
                 let mut attributes = Vec::with_capacity(6);
                 push_rpc(&mut attributes, &call, true);
                 match (server_of(request.uri()), &self.grpc.target) {
@@ -339,7 +336,7 @@ where
             .with_kind(SpanKind::Client)
             .with_attributes(attributes);
         let span = self.tracer.build_with_context(builder, &parent);
-        let cx = parent.with_span(span);
+        let span_cx = parent.with_span(span);
         let send_context = self.destinations.context.allows(request.uri());
         let no_baggage = opentelemetry::baggage::Baggage::new();
         let baggage = if self.destinations.baggage.allows(request.uri()) {
@@ -348,7 +345,11 @@ where
             &no_baggage
         };
         if send_context {
-            inject(cx.span().span_context(), baggage, request.headers_mut());
+            inject(
+                span_cx.span().span_context(),
+                baggage,
+                request.headers_mut(),
+            );
         } else {
             let nothing = opentelemetry::trace::SpanContext::empty_context();
             inject(&nothing, baggage, request.headers_mut());
@@ -367,8 +368,7 @@ where
                 .headers_mut()
                 .insert(crate::correlation::X_REQUEST_ID, id.into());
         }
-        let span = HttpSpan::new(cx, tracing::Span::none(), rpc);
-        crate::exchange::call(Part(Some(span)), classifier, || self.inner.call(request))
+        Part(Some(HttpSpan::new(span_cx, rpc, None)))
     }
 }
 

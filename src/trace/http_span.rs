@@ -2,38 +2,40 @@
 //! once.
 
 use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, ContextGuard, KeyValue};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::classify::CANCELLED;
 use crate::exchange::End;
+use crate::propagation::{InvalidBaggage, InvalidTraceParent, InvalidTraceState};
 use crate::rpc::{Call, Outcome};
 
-/// The span in its context, plus the log span to enter while polling. Dropping it before
-/// [`HttpSpan::end`] ends the span as cancelled.
+/// The span in its context, ended by the engine exactly once (as cancelled when the request
+/// is dropped first).
 #[derive(Debug)]
 pub(crate) struct HttpSpan {
     cx: Context,
-    log_span: tracing::Span,
     /// A gRPC call: the span follows the RPC conventions (`rpc.status_code`) rather than the
     /// HTTP ones (`http.response.status_code`).
     rpc: Option<Call>,
-    ended: bool,
+    /// What a server span's request carried and the strict parser refused.
+    refusals: Option<Refusals>,
+}
+
+/// The target of the refusal events, for filters (docs/operations/observability.md).
+const REFUSALS: &str = "tower_telemetry::trace::service";
+
+/// The inbound headers the strict parser refused, to be logged inside the request's log span.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    pub(crate) traceparent: Option<InvalidTraceParent>,
+    pub(crate) tracestate: Option<InvalidTraceState>,
+    pub(crate) baggage: Option<InvalidBaggage>,
 }
 
 impl HttpSpan {
-    pub(crate) fn new(cx: Context, log_span: tracing::Span, rpc: Option<Call>) -> Self {
-        Self {
-            cx,
-            log_span,
-            rpc,
-            ended: false,
-        }
-    }
-
-    /// Enters the log span and makes the OpenTelemetry context current, until the guards drop.
-    pub(crate) fn enter(&self) -> (tracing::span::Entered<'_>, ContextGuard) {
-        (self.log_span.enter(), self.cx.clone().attach())
+    pub(crate) fn new(cx: Context, rpc: Option<Call>, refusals: Option<Refusals>) -> Self {
+        Self { cx, rpc, refusals }
     }
 
     /// Records the response head's status: the HTTP status, or for gRPC the status of a
@@ -84,34 +86,20 @@ impl HttpSpan {
         }
     }
 
-    /// Records how the exchange ended and ends the span, once.
-    pub(crate) fn finish(&mut self, end: Option<End<'_>>) {
-        if self.ended {
-            return;
-        }
-        self.ended = true;
+    /// Records how the exchange ended and ends the span.
+    pub(crate) fn finish(&mut self, end: End<'_>) {
         match (&self.rpc, end) {
             (Some(call), end) => {
                 let named = call.method_recorded_at_start();
-                let outcome = match end {
-                    Some(end) => call.end(end),
-                    None => call.dropped(),
-                };
-                self.record_rpc(&outcome, named);
+                self.record_rpc(&call.end(end), named);
             }
-            (None, Some(End::Success)) => {}
-            (None, Some(End::Failure(error_type)))
-            | (None, Some(End::ServiceError(error_type)))
-            | (None, Some(End::BodyError(error_type))) => self.fail(error_type),
-            (None, None) => self.fail(CANCELLED),
+            (None, End::Success) => {}
+            (None, End::Failure(error_type))
+            | (None, End::ServiceError(error_type))
+            | (None, End::BodyError(error_type)) => self.fail(error_type),
+            (None, End::Cancelled) => self.fail(CANCELLED),
         }
         self.cx.span().end();
-    }
-}
-
-impl Drop for HttpSpan {
-    fn drop(&mut self) {
-        self.finish(None);
     }
 }
 
@@ -125,8 +113,23 @@ pub struct Part(pub(crate) Option<HttpSpan>);
 impl crate::exchange::sealed::Part for Part {}
 
 impl crate::exchange::Part for Part {
+    fn log_refusals(&self) {
+        let Some(refusals) = self.0.as_ref().and_then(|span| span.refusals.as_ref()) else {
+            return;
+        };
+        if let Some(err) = refusals.traceparent {
+            tracing::debug!(target: REFUSALS, reason = %err.reason(), "refused the inbound traceparent; starting a new trace");
+        }
+        if let Some(err) = refusals.tracestate {
+            tracing::debug!(target: REFUSALS, reason = %err.reason(), "refused the inbound tracestate");
+        }
+        if let Some(err) = refusals.baggage {
+            tracing::debug!(target: REFUSALS, reason = %err.reason(), "refused the inbound baggage");
+        }
+    }
+
     fn enter(&mut self) -> impl Sized + '_ {
-        self.0.as_ref().map(HttpSpan::enter)
+        self.0.as_ref().map(|span| span.cx.clone().attach())
     }
 
     fn head<B>(&mut self, response: &mut http::Response<B>) {
@@ -143,7 +146,7 @@ impl crate::exchange::Part for Part {
 
     fn end(&mut self, end: End<'_>) {
         if let Some(span) = &mut self.0 {
-            span.finish(Some(end));
+            span.finish(end);
         }
     }
 }

@@ -1,9 +1,7 @@
 //! [`TraceLayer`]: configuration of the server span.
 
-use std::fmt;
 use std::sync::Arc;
 
-use http::request::Parts;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
 use tower_layer::Layer;
@@ -13,9 +11,10 @@ use super::service::Trace;
 use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, grpc_server_errors,
 };
-use crate::route::ExcludedPaths;
+use crate::request::ExcludedPaths;
 use crate::rpc::Methods;
 use crate::semconv::Protocol;
+use crate::trust::TrustPolicy;
 
 /// Continues the caller's trace: extracts its W3C context strictly, starts a SERVER span per
 /// the OpenTelemetry HTTP semantic conventions, makes it current for the handler (so client
@@ -23,12 +22,13 @@ use crate::semconv::Protocol;
 /// request's log span, and ends the span when the response body ends.
 ///
 /// ```
-/// use tower_telemetry::trace::{InboundTrace, TraceLayer};
+/// use tower_telemetry::trace::TraceLayer;
+/// use tower_telemetry::trust::TrustPolicy;
 ///
 /// // Spans through the globally installed tracer provider (install it first).
 /// let layer = TraceLayer::new();
 /// // A public endpoint: callers' contexts become links, not parents.
-/// let public = TraceLayer::new().inbound(InboundTrace::link());
+/// let public = TraceLayer::new().trust(TrustPolicy::nobody());
 /// # let _ = (layer, public);
 /// ```
 #[derive(Debug)]
@@ -52,7 +52,7 @@ pub(crate) struct Config<T> {
     // Behind its own `Arc` so that setters can copy the rest of the configuration without
     // requiring a `Clone` tracer (the global `BoxedTracer` is not).
     pub(crate) tracer: Arc<T>,
-    pub(crate) inbound: InboundTrace,
+    pub(crate) trust: TrustPolicy,
     pub(crate) span_level: Level,
     pub(crate) scheme: &'static str,
     pub(crate) protocol: Protocol,
@@ -67,7 +67,7 @@ impl<T> Clone for Config<T> {
     fn clone(&self) -> Self {
         Self {
             tracer: Arc::clone(&self.tracer),
-            inbound: self.inbound.clone(),
+            trust: self.trust.clone(),
             span_level: self.span_level,
             scheme: self.scheme,
             protocol: self.protocol,
@@ -122,7 +122,7 @@ impl<T> TraceLayer<T> {
         Self {
             config: Arc::new(Config {
                 tracer: Arc::new(tracer),
-                inbound: InboundTrace::parent(),
+                trust: TrustPolicy::everyone(),
                 span_level: Level::INFO,
                 scheme: "http",
                 protocol: Protocol::Http,
@@ -182,11 +182,14 @@ impl<T, M> TraceLayer<T, M> {
         }
     }
 
-    /// Sets what an inbound trace context becomes: the parent of the server span, or a link.
+    /// Sets whose inbound trace context is continued: a trusted caller's becomes the parent
+    /// of the server span (its baggage kept); an untrusted caller's becomes a link of a new
+    /// trace (its baggage dropped), so that it chooses neither the trace ID nor the sampling
+    /// decision.
     ///
-    /// Defaults to [`InboundTrace::parent`].
-    pub fn inbound(self, inbound: InboundTrace) -> Self {
-        self.map(|c| c.inbound = inbound)
+    /// Defaults to [`TrustPolicy::everyone`].
+    pub fn trust(self, trust: TrustPolicy) -> Self {
+        self.map(|c| c.trust = trust)
     }
 
     /// Sets the level of the `request` log span this layer opens when no outer layer of this
@@ -245,79 +248,6 @@ where
     }
 }
 
-/// What the trace context a request arrives with becomes.
-#[derive(Clone)]
-pub struct InboundTrace {
-    kind: InboundKind,
-}
-
-#[derive(Clone)]
-enum InboundKind {
-    Parent,
-    Link,
-    ParentIf(Arc<dyn Fn(&Parts) -> bool + Send + Sync>),
-}
-
-impl InboundTrace {
-    /// The caller's span is the parent of the server span, and its baggage is kept. The
-    /// default, for services behind a gateway or called by other services.
-    pub fn parent() -> Self {
-        Self {
-            kind: InboundKind::Parent,
-        }
-    }
-
-    /// The server span starts a new trace with a link to the caller's span, and the caller's
-    /// baggage is dropped: for public endpoints, where a caller must not choose the trace ID
-    /// or the sampling decision (as Go's otelhttp `WithPublicEndpoint`).
-    pub fn link() -> Self {
-        Self {
-            kind: InboundKind::Link,
-        }
-    }
-
-    /// [`parent`](Self::parent) when `is_trusted` says so for the request head, else
-    /// [`link`](Self::link).
-    pub fn parent_if<F>(is_trusted: F) -> Self
-    where
-        F: Fn(&Parts) -> bool + Send + Sync + 'static,
-    {
-        Self {
-            kind: InboundKind::ParentIf(Arc::new(is_trusted)),
-        }
-    }
-
-    /// Whether the inbound context of `request` becomes the parent; the predicate, if any, sees
-    /// the request head.
-    pub(crate) fn is_parent<B>(&self, request: http::Request<B>) -> (http::Request<B>, bool) {
-        match &self.kind {
-            InboundKind::Parent => (request, true),
-            InboundKind::Link => (request, false),
-            InboundKind::ParentIf(is_trusted) => {
-                let (parts, body) = request.into_parts();
-                let trusted = is_trusted(&parts);
-                (http::Request::from_parts(parts, body), trusted)
-            }
-        }
-    }
-}
-
-impl Default for InboundTrace {
-    fn default() -> Self {
-        Self::parent()
-    }
-}
-
-impl fmt::Debug for InboundTrace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.kind {
-            InboundKind::Parent => "InboundTrace::Parent",
-            InboundKind::Link => "InboundTrace::Link",
-            InboundKind::ParentIf(_) => "InboundTrace::ParentIf(..)",
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::noop::NoopTracer;
@@ -333,7 +263,7 @@ mod tests {
             .record_path(false)
             .span_level(Level::DEBUG)
             .scheme("https")
-            .inbound(InboundTrace::default());
+            .trust(TrustPolicy::default());
         assert!(first.config.excluded.contains("/livez"));
         assert!(!second.config.excluded.contains("/livez"));
         assert!(second.config.excluded.contains("/internal/health"));
@@ -341,19 +271,6 @@ mod tests {
         assert_eq!(
             (second.config.span_level, second.config.scheme),
             (Level::DEBUG, "https")
-        );
-    }
-
-    #[test]
-    fn inbound_policies_name_themselves() {
-        assert_eq!(
-            format!("{:?}", InboundTrace::default()),
-            "InboundTrace::Parent"
-        );
-        assert_eq!(format!("{:?}", InboundTrace::link()), "InboundTrace::Link");
-        assert_eq!(
-            format!("{:?}", InboundTrace::parent_if(|_| true)),
-            "InboundTrace::ParentIf(..)"
         );
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod service;
 
 pub use self::client::{TraceClient, TraceClientLayer};
 pub use self::http_span::Part;
-pub use self::layer::{InboundTrace, TraceLayer};
+pub use self::layer::TraceLayer;
 pub use self::service::Trace;
 
 /// Response future of [`Trace`] and [`TraceClient`].
