@@ -16,7 +16,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
-use tower_telemetry::metrics_layer::DURATION_BUCKETS;
+use tower_telemetry::metrics::DURATION_BUCKETS;
 use tower_telemetry::{CorrelationClientLayer, CorrelationLayer, MetricsLayer, OperationLayer};
 
 async fn handler(_: Request<()>) -> Result<Response<String>, Infallible> {

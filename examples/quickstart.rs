@@ -70,8 +70,8 @@ use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
-use tower_telemetry::metrics_layer::{Failure, HttpStatuses};
-use tower_telemetry::setup::{TEXT_CONTENT_TYPE, Telemetry};
+use tower_telemetry::metrics::{Failure, HttpStatuses};
+use tower_telemetry::setup::{TEXT_CONTENT_TYPE, TelemetryBuilder};
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{OperationLayer, TelemetryLayer};
 use tracing::Instrument;
@@ -94,7 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // JSON logs on stdout (LOG_FORMAT=text for humans), filtered by RUST_LOG (default info);
     // spans exported when OTEL_EXPORTER_OTLP_ENDPOINT is set; the Prometheus recorder.
     // Install before building layers.
-    let telemetry = Telemetry::from_env().service_name("quickstart").init()?;
+    let telemetry = TelemetryBuilder::from_env()
+        .service_name("quickstart")
+        .init()?;
 
     // Prometheus scrapes its own address, so the metrics endpoint is not in the app's metrics.
     let metrics_addr: SocketAddr = std::env::var("METRICS_ADDR")

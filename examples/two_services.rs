@@ -47,7 +47,7 @@ use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer};
 use tower_telemetry::health::{Health, HealthLayer, Shutdown};
-use tower_telemetry::setup::Telemetry;
+use tower_telemetry::setup::TelemetryBuilder;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{CorrelationLayer, TraceLayer};
 
@@ -62,7 +62,9 @@ fn addr(var: &str, default: &str) -> Result<SocketAddr, Box<dyn std::error::Erro
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One process, so one `service.name`; in production each service sets its own.
-    let telemetry = Telemetry::from_env().service_name("two-services").init()?;
+    let telemetry = TelemetryBuilder::from_env()
+        .service_name("two-services")
+        .init()?;
 
     // One process, so one readiness for both services; SIGTERM or SIGINT starts the shutdown.
     let health = Health::builder().build();

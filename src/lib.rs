@@ -9,7 +9,7 @@ mod macros;
     docsrs,
     doc(cfg(any(feature = "correlation", feature = "trace", feature = "metrics")))
 )]
-pub mod exchange;
+pub mod engine;
 
 #[cfg(feature = "correlation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "correlation")))]
@@ -37,11 +37,11 @@ pub mod classify;
 
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-pub mod metrics_layer;
+pub mod metrics;
 
-#[cfg(feature = "stack")]
-#[cfg_attr(docsrs, doc(cfg(feature = "stack")))]
-pub mod stack;
+#[cfg(feature = "all-in-one")]
+#[cfg_attr(docsrs, doc(cfg(feature = "all-in-one")))]
+pub mod all_in_one;
 
 #[cfg(feature = "health")]
 #[cfg_attr(docsrs, doc(cfg(feature = "health")))]
@@ -58,14 +58,17 @@ mod rpc;
 #[cfg(any(feature = "trace", feature = "metrics"))]
 mod semconv;
 
+// Every layer at the root; the rest of each capability in its module.
+#[cfg(feature = "all-in-one")]
+pub use self::all_in_one::TelemetryLayer;
 #[cfg(feature = "correlation")]
-pub use correlation::{CorrelationClientLayer, CorrelationId, CorrelationLayer};
+pub use self::correlation::{CorrelationClientLayer, CorrelationId, CorrelationLayer};
+#[cfg(feature = "health")]
+pub use self::health::HealthLayer;
 #[cfg(feature = "metrics")]
-pub use metrics_layer::{MetricsLayer, OperationLayer};
-#[cfg(feature = "stack")]
-pub use stack::TelemetryLayer;
+pub use self::metrics::{MetricsClientLayer, MetricsLayer, OperationLayer};
 #[cfg(feature = "trace")]
-pub use trace::TraceLayer;
+pub use self::trace::{TraceClientLayer, TraceLayer};
 
 /// The code blocks of README.md, compiled and run as doc tests so the README cannot drift.
 #[cfg(doctest)]

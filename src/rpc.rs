@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
 
-use crate::exchange::End;
+use crate::engine::End;
 
 /// The names of the gRPC status codes, by code.
 const NAMES: [&str; 17] = [

@@ -29,7 +29,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvide
 use tonic::transport::{Channel, Server};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::correlation::CorrelationId;
-use tower_telemetry::metrics_layer::MetricsClientLayer;
+use tower_telemetry::metrics::MetricsClientLayer;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{CorrelationClientLayer, CorrelationLayer, MetricsLayer, TraceLayer};
 
@@ -40,7 +40,7 @@ type Grpc =
     tower_telemetry::classify::SharedClassifier<tower_telemetry::classify::GrpcStatusClassifier>;
 /// A tonic channel behind the three client layers.
 type Instrumented = tower_telemetry::correlation::CorrelationClient<
-    TraceClient<tower_telemetry::metrics_layer::Metrics<Channel, Grpc>, SdkTracer, Grpc>,
+    TraceClient<tower_telemetry::metrics::Metrics<Channel, Grpc>, SdkTracer, Grpc>,
 >;
 
 struct Harness {

@@ -73,7 +73,7 @@ async fn fits_tonic_server_builder_and_channel() {
     let grpc_channel = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
         .layer(TraceClientLayer::new_for_grpc())
-        .layer(tower_telemetry::metrics_layer::MetricsClientLayer::new_for_grpc())
+        .layer(tower_telemetry::metrics::MetricsClientLayer::new_for_grpc())
         .service(Channel::from_static("http://127.0.0.1:1").connect_lazy());
     assert_service(&tonic_health::pb::health_client::HealthClient::new(
         grpc_channel,

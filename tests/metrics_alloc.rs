@@ -20,7 +20,7 @@ use metrics::{
 };
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Service, ServiceBuilder, service_fn};
-use tower_telemetry::metrics_layer::MetricsClientLayer;
+use tower_telemetry::metrics::MetricsClientLayer;
 use tower_telemetry::{MetricsLayer, OperationLayer};
 
 #[global_allocator]
@@ -180,7 +180,7 @@ fn a_seen_label_set_costs_no_allocation() {
 fn the_fused_stack_allocates_no_more_than_the_stacked_layers() {
     use http_body_util::BodyExt;
     use opentelemetry::trace::TracerProvider as _;
-    use tower_telemetry::stack::TelemetryLayer;
+    use tower_telemetry::all_in_one::TelemetryLayer;
     use tower_telemetry::trace::TraceLayer;
     use tower_telemetry::{CorrelationLayer, MetricsLayer};
 

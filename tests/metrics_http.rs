@@ -17,7 +17,7 @@ use common::*;
 use http::StatusCode;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_telemetry::classify::{GrpcErrorsAsFailures, StatusClassifier};
-use tower_telemetry::metrics_layer::{
+use tower_telemetry::metrics::{
     Failure, HttpStatuses, MetricsClientLayer, MetricsLayer, OperationLayer,
 };
 

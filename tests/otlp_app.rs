@@ -233,7 +233,7 @@ async fn metrics_are_pushed_with_their_names_units_and_buckets(protocol: &str) {
     assert_eq!(point.count, 3, "{point:#?}");
     assert_eq!(
         point.explicit_bounds,
-        tower_telemetry::metrics_layer::DURATION_BUCKETS.to_vec(),
+        tower_telemetry::metrics::DURATION_BUCKETS.to_vec(),
         "the same buckets as the Prometheus endpoint"
     );
     assert_eq!(point.bucket_counts.iter().sum::<u64>(), 3);

@@ -12,7 +12,7 @@ use common::otlp::Collector;
 use common::*;
 use http::StatusCode;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_telemetry::setup::{LogFormat, OtlpProtocol, Telemetry};
+use tower_telemetry::setup::{LogFormat, OtlpProtocol, TelemetryBuilder};
 use tower_telemetry::trace::{TraceClientLayer, TraceLayer};
 use tower_telemetry::{CorrelationClientLayer, CorrelationLayer};
 
@@ -28,7 +28,7 @@ const STATUS_ERROR: i32 = 2;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_to_b_is_one_exported_trace() {
     let collector = Collector::grpc().await;
-    let telemetry = Telemetry::from_env()
+    let telemetry = TelemetryBuilder::from_env()
         .log_format(LogFormat::Json)
         .filter("info")
         .writer(|| Capture)

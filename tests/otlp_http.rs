@@ -9,13 +9,13 @@ use axum::Router;
 use axum::routing::get;
 use common::otlp::Collector;
 use common::*;
-use tower_telemetry::setup::{OtlpProtocol, Telemetry};
+use tower_telemetry::setup::{OtlpProtocol, TelemetryBuilder};
 use tower_telemetry::{CorrelationLayer, TraceLayer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_span_reaches_the_collector_over_http() {
     let collector = Collector::http().await;
-    let telemetry = Telemetry::from_env()
+    let telemetry = TelemetryBuilder::from_env()
         .filter("info")
         .writer(|| Capture)
         .service_name("otlp-http-test")

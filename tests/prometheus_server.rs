@@ -301,7 +301,7 @@ async fn every_documented_grpc_query_returns_data_from_a_real_scrape() {
     use inventory::inventory_server::InventoryServer;
     use inventory::{GetItemRequest, ListItemsRequest};
     use tower::{ServiceBuilder, ServiceExt};
-    use tower_telemetry::metrics_layer::MetricsClientLayer;
+    use tower_telemetry::metrics::MetricsClientLayer;
 
     let handle = prometheus();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -8,17 +8,17 @@ mod common;
 
 use tower::{ServiceBuilder, ServiceExt};
 use tower_telemetry::CorrelationLayer;
-use tower_telemetry::setup::{LogFormat, Telemetry};
+use tower_telemetry::setup::{LogFormat, TelemetryBuilder};
 
 #[tokio::test]
 async fn text_lines_name_the_request_span_and_its_id() {
-    let _telemetry = Telemetry::from_env()
+    let _telemetry = TelemetryBuilder::from_env()
         .log_format(LogFormat::Text)
         .filter("warn")
         .writer(|| common::Capture)
         .init()
         .unwrap();
-    let second = Telemetry::from_env().writer(std::io::sink).init();
+    let second = TelemetryBuilder::from_env().writer(std::io::sink).init();
     assert!(
         second
             .unwrap_err()
@@ -26,7 +26,7 @@ async fn text_lines_name_the_request_span_and_its_id() {
             .starts_with("could not install the metrics recorder"),
         "a second global recorder is refused, not a panic"
     );
-    let third = Telemetry::from_env()
+    let third = TelemetryBuilder::from_env()
         .writer(std::io::sink)
         .prometheus(false)
         .init();

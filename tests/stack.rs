@@ -28,7 +28,7 @@ use http_body_util::{BodyExt, Empty, StreamBody};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
 use serde_json::Value;
-use tower_telemetry::stack::TelemetryLayer;
+use tower_telemetry::all_in_one::TelemetryLayer;
 use tower_telemetry::trace::TraceLayer;
 use tower_telemetry::{CorrelationLayer, MetricsLayer};
 
@@ -250,7 +250,7 @@ where
         .finish();
     let _subscriber = tracing::subscriber::set_default(subscriber);
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&tower_telemetry::metrics_layer::DURATION_BUCKETS)
+        .set_buckets(&tower_telemetry::metrics::DURATION_BUCKETS)
         .unwrap()
         .build_recorder();
     let handle = recorder.handle();

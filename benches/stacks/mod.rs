@@ -18,7 +18,7 @@ use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, filter::Targets};
 
-use tower_telemetry::metrics_layer::DURATION_BUCKETS;
+use tower_telemetry::metrics::DURATION_BUCKETS;
 use tower_telemetry::trace::TraceLayer;
 use tower_telemetry::{CorrelationLayer, MetricsLayer, TelemetryLayer};
 

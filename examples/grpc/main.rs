@@ -55,8 +55,8 @@ use tonic::transport::{Channel, Server};
 use tower::ServiceBuilder;
 use tower_telemetry::correlation::{CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, Shutdown};
-use tower_telemetry::metrics_layer::MetricsClientLayer;
-use tower_telemetry::setup::{TEXT_CONTENT_TYPE, Telemetry};
+use tower_telemetry::metrics::MetricsClientLayer;
+use tower_telemetry::setup::{TEXT_CONTENT_TYPE, TelemetryBuilder};
 use tower_telemetry::trace::TraceClientLayer;
 use tower_telemetry::{CorrelationLayer, MetricsLayer, TraceLayer};
 
@@ -80,7 +80,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn server() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = Telemetry::from_env().service_name("inventory").init()?;
+    let telemetry = TelemetryBuilder::from_env()
+        .service_name("inventory")
+        .init()?;
     let addr = env_addr("GRPC_ADDR", "127.0.0.1:50051")?;
 
     // The standard gRPC health service, from the same checks as HTTP readiness would use.
@@ -146,7 +148,7 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn client() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = Telemetry::from_env()
+    let telemetry = TelemetryBuilder::from_env()
         .service_name("inventory-client")
         .prometheus(false)
         .init()?;

@@ -171,14 +171,14 @@ refusal_error!(
     ///
     /// Its `Display` names the rule that was broken and never repeats the offending bytes, so it is
     /// safe to log.
-    InvalidCorrelationId(Reason),
+    InvalidCorrelationId(CorrelationIdReason),
     "correlation ID"
 );
 
 /// The rule a refused correlation ID broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Reason {
+pub enum CorrelationIdReason {
     /// The value was empty.
     Empty,
     /// The value was longer than the limit.
@@ -198,17 +198,21 @@ pub enum Reason {
     MultipleValues,
 }
 
-impl fmt::Display for Reason {
+impl fmt::Display for CorrelationIdReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Empty => f.write_str("empty"),
-            Reason::TooLong { len, max } => write!(f, "{len} bytes, over the limit of {max}"),
-            Reason::ControlCharacter => f.write_str("contains a control character"),
-            Reason::NonAscii => f.write_str("contains a byte outside ASCII"),
-            Reason::DisallowedCharacter => {
+            CorrelationIdReason::Empty => f.write_str("empty"),
+            CorrelationIdReason::TooLong { len, max } => {
+                write!(f, "{len} bytes, over the limit of {max}")
+            }
+            CorrelationIdReason::ControlCharacter => f.write_str("contains a control character"),
+            CorrelationIdReason::NonAscii => f.write_str("contains a byte outside ASCII"),
+            CorrelationIdReason::DisallowedCharacter => {
                 f.write_str("contains a character outside the allow-list")
             }
-            Reason::MultipleValues => f.write_str("the header was sent more than once"),
+            CorrelationIdReason::MultipleValues => {
+                f.write_str("the header was sent more than once")
+            }
         }
     }
 }
@@ -229,10 +233,10 @@ static ALLOWED: [bool; 256] = {
 /// Checks `bytes` against the length limit and the allow-list.
 pub(crate) fn check(bytes: &[u8], max_len: usize) -> Result<(), InvalidCorrelationId> {
     if bytes.is_empty() {
-        return Err(InvalidCorrelationId::new(Reason::Empty));
+        return Err(InvalidCorrelationId::new(CorrelationIdReason::Empty));
     }
     if bytes.len() > max_len {
-        return Err(InvalidCorrelationId::new(Reason::TooLong {
+        return Err(InvalidCorrelationId::new(CorrelationIdReason::TooLong {
             len: bytes.len(),
             max: max_len,
         }));
@@ -240,11 +244,11 @@ pub(crate) fn check(bytes: &[u8], max_len: usize) -> Result<(), InvalidCorrelati
     match bytes.iter().find(|&&b| !ALLOWED[usize::from(b)]) {
         None => Ok(()),
         Some(&b) => Err(InvalidCorrelationId::new(if b < 0x20 || b == 0x7f {
-            Reason::ControlCharacter
+            CorrelationIdReason::ControlCharacter
         } else if b >= 0x80 {
-            Reason::NonAscii
+            CorrelationIdReason::NonAscii
         } else {
-            Reason::DisallowedCharacter
+            CorrelationIdReason::DisallowedCharacter
         })),
     }
 }
@@ -260,7 +264,7 @@ mod tests {
         let long_ok = "a".repeat(128);
         let long_bad = "a".repeat(129);
         /// Input, length limit, expected outcome, why.
-        type Case<'a> = (&'a [u8], usize, Result<(), Reason>, &'a str);
+        type Case<'a> = (&'a [u8], usize, Result<(), CorrelationIdReason>, &'a str);
         let cases: &[Case<'_>] = &[
             (
                 b"0190a5c8-4b7e-7c1a-9f3e-2d4b5a6c7d8e",
@@ -273,50 +277,95 @@ mod tests {
             (long_ok.as_bytes(), 128, Ok(()), "exactly at the limit"),
             (b"dGVzdA==", 128, Ok(()), "base64 with padding"),
             (b"a_b-c.d:e/f+g", 128, Ok(()), "every allowed mark"),
-            (b"", 128, Err(Reason::Empty), "empty"),
+            (b"", 128, Err(CorrelationIdReason::Empty), "empty"),
             (
                 long_bad.as_bytes(),
                 128,
-                Err(Reason::TooLong { len: 129, max: 128 }),
+                Err(CorrelationIdReason::TooLong { len: 129, max: 128 }),
                 "one over",
             ),
             (
                 b"abcdef",
                 5,
-                Err(Reason::TooLong { len: 6, max: 5 }),
+                Err(CorrelationIdReason::TooLong { len: 6, max: 5 }),
                 "custom limit",
             ),
-            (b"a\tb", 128, Err(Reason::ControlCharacter), "tab"),
+            (
+                b"a\tb",
+                128,
+                Err(CorrelationIdReason::ControlCharacter),
+                "tab",
+            ),
             (
                 b"a\r\nlevel=error",
                 128,
-                Err(Reason::ControlCharacter),
+                Err(CorrelationIdReason::ControlCharacter),
                 "CRLF log forging",
             ),
-            (b"a\x00b", 128, Err(Reason::ControlCharacter), "NUL"),
-            (b"a\x7fb", 128, Err(Reason::ControlCharacter), "DEL"),
-            (b"caf\xc3\xa9", 128, Err(Reason::NonAscii), "UTF-8"),
-            (b"a\xffb", 128, Err(Reason::NonAscii), "obs-text"),
-            (b"a b", 128, Err(Reason::DisallowedCharacter), "space"),
+            (
+                b"a\x00b",
+                128,
+                Err(CorrelationIdReason::ControlCharacter),
+                "NUL",
+            ),
+            (
+                b"a\x7fb",
+                128,
+                Err(CorrelationIdReason::ControlCharacter),
+                "DEL",
+            ),
+            (
+                b"caf\xc3\xa9",
+                128,
+                Err(CorrelationIdReason::NonAscii),
+                "UTF-8",
+            ),
+            (
+                b"a\xffb",
+                128,
+                Err(CorrelationIdReason::NonAscii),
+                "obs-text",
+            ),
+            (
+                b"a b",
+                128,
+                Err(CorrelationIdReason::DisallowedCharacter),
+                "space",
+            ),
             (
                 b"a\"b",
                 128,
-                Err(Reason::DisallowedCharacter),
+                Err(CorrelationIdReason::DisallowedCharacter),
                 "quote breaks JSON and logfmt",
             ),
-            (b"a\\b", 128, Err(Reason::DisallowedCharacter), "backslash"),
-            (b"a;b", 128, Err(Reason::DisallowedCharacter), "semicolon"),
+            (
+                b"a\\b",
+                128,
+                Err(CorrelationIdReason::DisallowedCharacter),
+                "backslash",
+            ),
+            (
+                b"a;b",
+                128,
+                Err(CorrelationIdReason::DisallowedCharacter),
+                "semicolon",
+            ),
             (
                 b"a,b",
                 128,
-                Err(Reason::DisallowedCharacter),
+                Err(CorrelationIdReason::DisallowedCharacter),
                 "comma joins header lists",
             ),
-            (b"{a}", 128, Err(Reason::DisallowedCharacter), "braces"),
+            (
+                b"{a}",
+                128,
+                Err(CorrelationIdReason::DisallowedCharacter),
+                "braces",
+            ),
             (
                 b"<script>",
                 128,
-                Err(Reason::DisallowedCharacter),
+                Err(CorrelationIdReason::DisallowedCharacter),
                 "angle brackets",
             ),
         ];
@@ -338,7 +387,7 @@ mod tests {
             CorrelationId::new("a".repeat(CorrelationId::MAX_LEN + 1))
                 .unwrap_err()
                 .reason(),
-            Reason::TooLong {
+            CorrelationIdReason::TooLong {
                 len: 1025,
                 max: 1024
             }
@@ -351,7 +400,7 @@ mod tests {
         let err = CorrelationId::from_header(&value, usize::MAX).unwrap_err();
         assert_eq!(
             err.reason(),
-            Reason::TooLong {
+            CorrelationIdReason::TooLong {
                 len: 2000,
                 max: 1024
             }
@@ -394,14 +443,14 @@ mod tests {
         );
         assert!(!text.contains("secret"));
         assert_eq!(
-            Reason::TooLong { len: 9, max: 8 }.to_string(),
+            CorrelationIdReason::TooLong { len: 9, max: 8 }.to_string(),
             "9 bytes, over the limit of 8"
         );
         for reason in [
-            Reason::Empty,
-            Reason::ControlCharacter,
-            Reason::NonAscii,
-            Reason::MultipleValues,
+            CorrelationIdReason::Empty,
+            CorrelationIdReason::ControlCharacter,
+            CorrelationIdReason::NonAscii,
+            CorrelationIdReason::MultipleValues,
         ] {
             assert!(!reason.to_string().is_empty());
         }

@@ -13,11 +13,11 @@ pub(crate) mod service;
 pub use self::client::{CorrelationClient, CorrelationClientLayer, OutsideRequest};
 #[cfg(feature = "axum")]
 pub use self::extract::MissingCorrelationId;
-pub use self::id::{CorrelationId, DEFAULT_MAX_LEN, InvalidCorrelationId, Reason};
+pub use self::id::{CorrelationId, CorrelationIdReason, DEFAULT_MAX_LEN, InvalidCorrelationId};
 pub use self::layer::CorrelationLayer;
 pub use self::make::{MakeCorrelationId, UuidV7};
 pub use self::scope::{CorrelationFutureExt, WithCorrelationId};
-pub use self::service::{Correlation, Part, ResponseBody, ResponseFuture};
+pub use self::service::{Correlation, CorrelationPart, ResponseBody, ResponseFuture};
 
 /// `x-request-id`, the default correlation header.
 pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");

@@ -8,11 +8,11 @@ use tower_service::Service;
 
 use super::CorrelationId;
 use super::access_log::{Outcome, RequestLog};
-use super::id::{InvalidCorrelationId, Reason};
+use super::id::{CorrelationIdReason, InvalidCorrelationId};
 use super::layer::Config;
 use super::make::{MakeCorrelationId, UuidV7};
 use super::scope::enter;
-use crate::exchange::{self, Begin, End, Unclassified};
+use crate::engine::{self, Begin, End, Unclassified};
 use crate::request::RequestContext;
 
 /// Middleware that gives every request a correlation ID. Made by
@@ -51,7 +51,10 @@ fn inbound<'a>(headers: &HeaderMap, names: &'a [HeaderName], max_len: usize) -> 
             continue;
         };
         if values.next().is_some() {
-            return Inbound::Invalid(name, InvalidCorrelationId::new(Reason::MultipleValues));
+            return Inbound::Invalid(
+                name,
+                InvalidCorrelationId::new(CorrelationIdReason::MultipleValues),
+            );
         }
         return match CorrelationId::from_header(value, max_len) {
             Ok(id) => Inbound::Valid(id),
@@ -67,20 +70,20 @@ const REFUSALS: &str = "tower_telemetry::correlation::service";
 /// Why an inbound ID was not taken.
 #[derive(Debug)]
 enum Refusal {
-    Invalid(HeaderName, Reason),
+    Invalid(HeaderName, CorrelationIdReason),
     Untrusted,
 }
 
 impl<M: MakeCorrelationId> Begin for Config<M> {
-    type Part = Part;
+    type Part = CorrelationPart;
 
     /// Keeps the ID an outer layer of this crate chose (it opened the span and writes the
     /// access log); otherwise takes a valid inbound ID from a trusted caller or makes a new
     /// one, puts it in the request's extensions and starts the access log.
-    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> CorrelationPart {
         let header_name = self.header_names[0].clone();
         if let Some(outer) = cx.correlation_id().filter(|_| cx.has_outer_id()) {
-            return Part::new(outer.clone(), header_name, RequestLog::none(), None);
+            return CorrelationPart::new(outer.clone(), header_name, RequestLog::none(), None);
         }
         cx.want_log_span(self.span_level);
         let mut refusal = None;
@@ -104,7 +107,7 @@ impl<M: MakeCorrelationId> Begin for Config<M> {
         request.extensions_mut().insert(id.clone());
         cx.chose_id(id.clone());
         let log = RequestLog::start((self.access_log, self.record_path), request, cx);
-        Part::new(id, header_name, log, refusal)
+        CorrelationPart::new(id, header_name, log, refusal)
     }
 }
 
@@ -123,7 +126,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        exchange::call(&self.config, Unclassified, &mut self.inner, request)
+        engine::call(&self.config, Unclassified, &mut self.inner, request)
     }
 }
 
@@ -131,7 +134,7 @@ where
 /// [`ResponseBody`]: the ID (current while the request's future and body are polled, echoed on
 /// the response) and the pending access log.
 #[derive(Debug)]
-pub struct Part {
+pub struct CorrelationPart {
     // Moved into the thread-local for the length of each poll, back here between polls.
     id: Option<CorrelationId>,
     header_name: HeaderName,
@@ -139,7 +142,7 @@ pub struct Part {
     refusal: Option<Refusal>,
 }
 
-impl Part {
+impl CorrelationPart {
     fn new(
         id: CorrelationId,
         header_name: HeaderName,
@@ -155,9 +158,9 @@ impl Part {
     }
 }
 
-impl crate::exchange::sealed::Part for Part {}
+impl crate::engine::sealed::Part for CorrelationPart {}
 
-impl exchange::Part for Part {
+impl engine::Part for CorrelationPart {
     fn log_refusals(&self) {
         match &self.refusal {
             // The reason names the broken rule; the raw value is never repeated.
@@ -199,10 +202,10 @@ impl exchange::Part for Part {
 }
 
 /// Response future of [`Correlation`].
-pub type ResponseFuture<F> = exchange::ResponseFuture<F, Part, Unclassified>;
+pub type ResponseFuture<F> = engine::ResponseFuture<F, CorrelationPart, Unclassified>;
 
 /// Response body of [`Correlation`]: passes every frame through unchanged, polls the inner
 /// body inside the request span with the ID current (so events from a streaming body carry the
 /// correlation ID), and writes the access log at the end of the stream, on a body error, or
 /// when dropped before the end.
-pub type ResponseBody<B> = exchange::ResponseBody<B, Part, Unclassified>;
+pub type ResponseBody<B> = engine::ResponseBody<B, CorrelationPart, Unclassified>;

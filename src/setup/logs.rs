@@ -20,7 +20,7 @@ pub(crate) fn filter(directives: Option<&str>) -> Result<EnvFilter, SetupError> 
     // The request span carries `correlation_id`, `trace_id` and `span_id`; keep it whatever
     // level the lines are filtered at, so that a `warn` filter still gets them on its warnings.
     EnvFilter::try_new(format!("{REQUEST_SPAN_DIRECTIVE},{directives}"))
-        .map_err(|err| SetupError::new(format!("invalid log filter `{directives}`: {err}")))
+        .map_err(|err| SetupError::caused(format!("invalid log filter `{directives}`"), err))
 }
 
 /// The formatting layers for `format`, writing to `writer` (standard output when `None`).
@@ -155,7 +155,7 @@ pub(crate) fn otlp_provider(
             .http(opentelemetry_otlp::LogExporter::builder().with_http())
             .build(),
     })
-    .map_err(|err| SetupError::new(format!("could not build the OTLP log exporter: {err}")))?;
+    .map_err(|err| SetupError::caused("could not build the OTLP log exporter".to_owned(), err))?;
     let (capacity, batch) = super::otlp::queue(super::otlp::Signal::Logs);
     let health = target.health(capacity);
     healths.push(std::sync::Arc::clone(&health));

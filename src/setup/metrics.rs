@@ -20,7 +20,7 @@ use opentelemetry_sdk::metrics::{
 
 use super::SetupError;
 use super::otlp::{ExportHealth, OtlpProtocol, Target, in_runtime, var};
-use crate::metrics_layer::DURATION_BUCKETS;
+use crate::metrics::DURATION_BUCKETS;
 
 /// Where the `metrics` facade's measurements go: `OTEL_METRICS_EXPORTER`, a comma-separated
 /// list of `prometheus` (the default), `otlp` and `none`.
@@ -85,7 +85,9 @@ pub(crate) fn otlp_provider(
             .http(opentelemetry_otlp::MetricExporter::builder().with_http())
             .build(),
     })
-    .map_err(|err| SetupError::new(format!("could not build the OTLP metric exporter: {err}")))?;
+    .map_err(|err| {
+        SetupError::caused("could not build the OTLP metric exporter".to_owned(), err)
+    })?;
     let health = target.health(0);
     healths.push(Arc::clone(&health));
     let abandon = Arc::new(Abandon::default());

@@ -12,7 +12,7 @@
 //! // JSON lines on stdout, filtered by RUST_LOG (default `info`); LOG_FORMAT=text for humans.
 //! // With OTEL_EXPORTER_OTLP_ENDPOINT set: spans (ours and the application's), log records,
 //! // and with OTEL_METRICS_EXPORTER=otlp metrics, to the collector; nowhere otherwise.
-//! let telemetry = tower_telemetry::setup::Telemetry::from_env()
+//! let telemetry = tower_telemetry::setup::TelemetryBuilder::from_env()
 //!     .service_name("checkout")
 //!     .init()?;
 //! // ... serve ...
@@ -49,7 +49,7 @@
 //! An unreadable value that has a default (`LOG_FORMAT`, a protocol, a timeout, an exporter
 //! name) is not fatal: the default is used and a warning is logged once the subscriber is
 //! installed. An endpoint that is not a URL, or a TLS file that cannot be read, fails
-//! [`Telemetry::init`] with the variable's name. Exports run on the runtime, never on the request
+//! [`TelemetryBuilder::init`] with the variable's name. Exports run on the runtime, never on the request
 //! path; their failures and drops are counted (`otel.sdk.exporter.*.exported`,
 //! `otel.sdk.processor.*.processed`) and logged at most once a minute under target
 //! `tower_telemetry::setup`.
@@ -128,7 +128,7 @@ impl std::str::FromStr for LogFormat {
 
 /// Builder of the process-wide telemetry setup.
 #[must_use]
-pub struct Telemetry {
+pub struct TelemetryBuilder {
     format: LogFormat,
     filter: Option<String>,
     traces_filter: Option<String>,
@@ -142,9 +142,9 @@ pub struct Telemetry {
     warnings: Vec<String>,
 }
 
-impl fmt::Debug for Telemetry {
+impl fmt::Debug for TelemetryBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Telemetry")
+        f.debug_struct("TelemetryBuilder")
             .field("format", &self.format)
             .field("filter", &self.filter)
             .field("traces_filter", &self.traces_filter)
@@ -157,7 +157,7 @@ impl fmt::Debug for Telemetry {
     }
 }
 
-impl Telemetry {
+impl TelemetryBuilder {
     /// Reads the configuration from the environment (see the [module docs](self)).
     pub fn from_env() -> Self {
         let mut warnings = Vec::new();
@@ -197,7 +197,7 @@ impl Telemetry {
 
     /// Sets the filter directives (`EnvFilter` syntax) of the log lines and of the log records
     /// exported over OTLP, whatever `RUST_LOG` says. It does not decide which spans are
-    /// exported: see [`Telemetry::traces_filter`].
+    /// exported: see [`TelemetryBuilder::traces_filter`].
     ///
     /// Whatever the filter, the directive `tower_telemetry::request=trace` is added: it enables
     /// the request span that carries `correlation_id`, `trace_id` and `span_id` (and no log
@@ -369,7 +369,9 @@ impl Telemetry {
             .with(bridge)
             .with(appender)
             .try_init()
-            .map_err(|err| SetupError::new(format!("could not install the subscriber: {err}")))?;
+            .map_err(|err| {
+                SetupError::caused("could not install the subscriber".to_owned(), err)
+            })?;
         opentelemetry::global::set_tracer_provider(provider.clone());
         for warning in warnings {
             tracing::warn!(target: "tower_telemetry::setup", "{warning}; using the default");
@@ -405,6 +407,7 @@ fn install_recorder(
     meters: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>,
 ) -> Result<(), SetupError> {
     fn failed<T>(err: ::metrics::SetRecorderError<T>) -> SetupError {
+        // The error holds the recorder it refused, which need not be `Send`: keep its text.
         SetupError::new(format!("could not install the metrics recorder: {err}"))
     }
     match (prometheus, meters) {
@@ -461,7 +464,7 @@ impl TelemetryGuard {
     }
 
     /// The Prometheus recorder's handle: `render()` gives the text exposition to serve on
-    /// `GET /metrics`. `None` when [`Telemetry::prometheus`] turned it off.
+    /// `GET /metrics`. `None` when [`TelemetryBuilder::prometheus`] turned it off.
     pub fn prometheus(&self) -> Option<&PrometheusHandle> {
         self.prometheus.as_ref()
     }
@@ -520,15 +523,31 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Why [`Telemetry::init`] failed.
+/// Why [`TelemetryBuilder::init`] failed: what could not be done, with the error that caused
+/// it as its [`source`](std::error::Error::source) when there is one.
 #[derive(Debug)]
 pub struct SetupError {
     message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl SetupError {
     pub(crate) fn new(message: String) -> Self {
-        Self { message }
+        Self {
+            message,
+            source: None,
+        }
+    }
+
+    /// `message` says what failed; `source` why.
+    pub(crate) fn caused(
+        message: String,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message,
+            source: Some(Box::new(source)),
+        }
     }
 }
 
@@ -538,7 +557,13 @@ impl fmt::Display for SetupError {
     }
 }
 
-impl std::error::Error for SetupError {}
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -555,17 +580,21 @@ mod tests {
 
     #[test]
     fn a_bad_filter_is_an_error_not_a_panic() {
-        let err = Telemetry::from_env()
+        let err = TelemetryBuilder::from_env()
             .filter("info,[unclosed")
             .writer(std::io::sink)
             .init()
             .unwrap_err();
         assert!(err.to_string().starts_with("invalid log filter"), "{err}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the parser's error is the source"
+        );
     }
 
     #[test]
     fn each_setter_sets_its_choice() {
-        let telemetry = Telemetry::from_env()
+        let telemetry = TelemetryBuilder::from_env()
             .traces_filter("my_app=debug")
             .bridge(false)
             .otlp_endpoint("http://collector.test:4318")
@@ -592,7 +621,7 @@ mod tests {
 
     #[test]
     fn builder_debug_shows_the_choices() {
-        let telemetry = Telemetry::from_env()
+        let telemetry = TelemetryBuilder::from_env()
             .log_format(LogFormat::Text)
             .filter("debug");
         let text = format!("{telemetry:?}");

@@ -200,7 +200,7 @@ impl Export {
         };
         let uri: http::Uri = url
             .parse()
-            .map_err(|err| SetupError::new(format!("{source} `{url}` is not a URL: {err}")))?;
+            .map_err(|err| SetupError::caused(format!("{source} `{url}` is not a URL"), err))?;
         match (uri.scheme_str(), uri.host()) {
             (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(Some(uri)),
             _ => Err(SetupError::new(format!(
@@ -272,7 +272,7 @@ impl TlsFiles {
             signal_var(signal, suffix)
                 .map(|(name, path)| {
                     std::fs::read(path.trim()).map_err(|err| {
-                        SetupError::new(format!("{name}: cannot read `{}`: {err}", path.trim()))
+                        SetupError::caused(format!("{name}: cannot read `{}`", path.trim()), err)
                     })
                 })
                 .transpose()

@@ -18,7 +18,7 @@ use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::{self, Registry};
 
-use crate::metrics_layer::DURATION_BUCKETS;
+use crate::metrics::DURATION_BUCKETS;
 
 /// The content type of the classic Prometheus text format (version 0.0.4).
 pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -90,7 +90,7 @@ fn duration_histogram() -> DurationHistogram {
 /// seconds or bytes gets the unit as a suffix (`http_server_request_duration_seconds`),
 /// counters end in `_total`. Every histogram has the semantic conventions' duration buckets,
 /// and each bucket keeps the trace and span IDs of the last sampled request that landed in it
-/// as its exemplar. `Telemetry::init` installs one; build one yourself to install it in your
+/// as its exemplar. `TelemetryBuilder::init` installs one; build one yourself to install it in your
 /// own way (behind a fan-out, say).
 #[derive(Clone, Debug, Default)]
 pub struct PrometheusRecorder {

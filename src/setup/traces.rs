@@ -41,7 +41,9 @@ pub(crate) fn provider(
                 .http(opentelemetry_otlp::SpanExporter::builder().with_http())
                 .build(),
         })
-        .map_err(|err| SetupError::new(format!("could not build the OTLP span exporter: {err}")))?;
+        .map_err(|err| {
+            SetupError::caused("could not build the OTLP span exporter".to_owned(), err)
+        })?;
         let (capacity, batch) = queue(Signal::Traces);
         let health = target.health(capacity);
         healths.push(Arc::clone(&health));
@@ -126,7 +128,7 @@ where
 {
     let directives = directives.unwrap_or("info");
     let env = EnvFilter::try_new(directives)
-        .map_err(|err| SetupError::new(format!("invalid trace filter `{directives}`: {err}")))?;
+        .map_err(|err| SetupError::caused(format!("invalid trace filter `{directives}`"), err))?;
     Ok(env.and(filter_fn(|metadata| {
         metadata.target() != super::logs::REQUEST_SPAN_TARGET
     })))

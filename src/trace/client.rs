@@ -15,11 +15,11 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::attributes::{push_method, push_rpc, push_server, rpc_span_name};
-use super::http_span::{HttpSpan, Part};
+use super::http_span::{HttpSpan, TracePart};
 use super::layer::SCOPE;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
 use crate::classify::{GrpcStatusClassifier, grpc_client_errors};
-use crate::exchange::Begin;
+use crate::engine::Begin;
 use crate::propagation::inject;
 use crate::request::RequestContext;
 use crate::rpc::{Call, Methods};
@@ -125,6 +125,14 @@ impl TraceClientLayer {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         Self::with_tracer(opentelemetry::global::tracer_with_scope(scope))
+    }
+}
+
+impl TraceClientLayer {
+    /// The layer for HTTP clients, per the OpenTelemetry HTTP conventions: the same as
+    /// [`new`](Self::new), named beside [`new_for_grpc`](TraceClientLayer::new_for_grpc).
+    pub fn new_for_http() -> Self {
+        Self::new()
     }
 }
 
@@ -292,7 +300,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
-        crate::exchange::call(&self.config, classifier, &mut self.inner, request)
+        crate::engine::call(&self.config, classifier, &mut self.inner, request)
     }
 }
 
@@ -301,11 +309,11 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    type Part = Part;
+    type Part = TracePart;
 
     /// Starts the CLIENT span, child of the current context, and injects the context into
     /// the request's headers where the destination policies allow.
-    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> TracePart {
         let parent = opentelemetry::Context::current();
         let (name, attributes, rpc) = match self.protocol {
             Protocol::Http => (
@@ -368,7 +376,7 @@ where
                 .headers_mut()
                 .insert(crate::correlation::X_REQUEST_ID, id.into());
         }
-        Part(Some(HttpSpan::new(span_cx, rpc, None)))
+        TracePart(Some(HttpSpan::new(span_cx, rpc, None)))
     }
 }
 

@@ -6,7 +6,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::classify::CANCELLED;
-use crate::exchange::End;
+use crate::engine::End;
 use crate::propagation::{InvalidBaggage, InvalidTraceParent, InvalidTraceState};
 use crate::rpc::{Call, Outcome};
 
@@ -108,11 +108,11 @@ impl HttpSpan {
 /// [`ResponseBody`](super::ResponseBody): the span, or nothing for a request the layer does
 /// not trace.
 #[derive(Debug)]
-pub struct Part(pub(crate) Option<HttpSpan>);
+pub struct TracePart(pub(crate) Option<HttpSpan>);
 
-impl crate::exchange::sealed::Part for Part {}
+impl crate::engine::sealed::Part for TracePart {}
 
-impl crate::exchange::Part for Part {
+impl crate::engine::Part for TracePart {
     fn log_refusals(&self) {
         let Some(refusals) = self.0.as_ref().and_then(|span| span.refusals.as_ref()) else {
             return;

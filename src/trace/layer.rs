@@ -93,6 +93,14 @@ impl TraceLayer {
     }
 }
 
+impl TraceLayer {
+    /// The layer for HTTP servers, per the OpenTelemetry HTTP conventions: the same as
+    /// [`new`](Self::new), named beside [`new_for_grpc`](TraceLayer::new_for_grpc).
+    pub fn new_for_http() -> Self {
+        Self::new()
+    }
+}
+
 impl Default for TraceLayer {
     fn default() -> Self {
         Self::new()
@@ -202,7 +210,7 @@ impl<T, M> TraceLayer<T, M> {
 
     /// Sets the request paths that get no span (exact matches).
     ///
-    /// Defaults to `metrics_layer::DEFAULT_EXCLUDED_PATHS`: `/livez`, `/readyz`, `/metrics`, and the gRPC health protocol's
+    /// Defaults to `metrics::DEFAULT_EXCLUDED_PATHS`: `/livez`, `/readyz`, `/metrics`, and the gRPC health protocol's
     /// `/grpc.health.v1.Health/Check` and `/grpc.health.v1.Health/Watch`: probes and scrapes.
     /// Pass the list without the health methods to trace health checks too.
     pub fn exclude_paths<I, P>(self, paths: I) -> Self

@@ -7,12 +7,12 @@ pub(crate) mod layer;
 pub(crate) mod service;
 
 pub use self::client::{TraceClient, TraceClientLayer};
-pub use self::http_span::Part;
+pub use self::http_span::TracePart;
 pub use self::layer::TraceLayer;
 pub use self::service::Trace;
 
 /// Response future of [`Trace`] and [`TraceClient`].
-pub type ResponseFuture<F, C> = crate::exchange::ResponseFuture<F, Part, C>;
+pub type ResponseFuture<F, C> = crate::engine::ResponseFuture<F, TracePart, C>;
 
 /// Response body of [`Trace`] and [`TraceClient`].
 ///
@@ -20,4 +20,5 @@ pub type ResponseFuture<F, C> = crate::exchange::ResponseFuture<F, Part, C>;
 /// current, and ends the span at the end of the stream (classifying the trailers when the
 /// policy waits for them, as gRPC's does), on a body error, or when dropped before the end
 /// (recorded as `error.type = "cancelled"`).
-pub type ResponseBody<B, E> = crate::exchange::ResponseBody<B, Part, crate::classify::Verdict<E>>;
+pub type ResponseBody<B, E> =
+    crate::engine::ResponseBody<B, TracePart, crate::classify::Verdict<E>>;

@@ -9,10 +9,10 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
-use super::http_span::{HttpSpan, Part, Refusals};
+use super::http_span::{HttpSpan, Refusals, TracePart};
 use super::layer::Config;
 use crate::classify::{ErrorType, MakeClassifier, ServerErrorsAsFailures, SharedClassifier};
-use crate::exchange::{self, Begin};
+use crate::engine::{self, Begin};
 use crate::propagation::extract;
 use crate::request::RequestContext;
 use crate::rpc::Call;
@@ -60,7 +60,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
-        exchange::call(&self.config, classifier, &mut self.inner, request)
+        engine::call(&self.config, classifier, &mut self.inner, request)
     }
 }
 
@@ -69,13 +69,13 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    type Part = Part;
+    type Part = TracePart;
 
     /// Extracts the caller's context strictly and starts the SERVER span of `request`, as its
     /// child or linked to it as the trust policy says; nothing for an excluded path.
-    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> TracePart {
         if self.excluded.contains(request.uri().path()) {
-            return Part(None);
+            return TracePart(None);
         }
         let extracted = extract(request.headers());
         let (name, attributes, rpc) = match self.protocol {
@@ -118,6 +118,6 @@ where
             tracestate: extracted.tracestate_error().copied(),
             baggage: extracted.baggage_error().copied(),
         };
-        Part(Some(HttpSpan::new(cx_with_span, rpc, Some(refusals))))
+        TracePart(Some(HttpSpan::new(cx_with_span, rpc, Some(refusals))))
     }
 }

@@ -118,7 +118,7 @@ impl Write for Capture {
 /// Installs, once per test binary, the crate's JSON log setup writing into memory.
 pub fn capture_logs() {
     INSTALLED.get_or_init(|| {
-        tower_telemetry::setup::Telemetry::from_env()
+        tower_telemetry::setup::TelemetryBuilder::from_env()
             .log_format(tower_telemetry::setup::LogFormat::Json)
             .filter("info,tower_telemetry=debug")
             .writer(|| Capture)

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tower_telemetry::metrics_layer::DURATION_BUCKETS;
+use tower_telemetry::metrics::DURATION_BUCKETS;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

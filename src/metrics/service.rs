@@ -7,9 +7,9 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::layer::{Protocol, Shared, Side};
-use super::record::{Record, Subject, Target};
+use super::record::{Record, RouteOrHost, Subject};
 use crate::classify::{ErrorType, MakeClassifier};
-use crate::exchange::{self, Begin, End};
+use crate::engine::{self, Begin, End};
 use crate::request::RequestContext;
 use crate::rpc::Call;
 use crate::semconv::known_method;
@@ -54,16 +54,16 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
-        exchange::call(&self.shared, classifier, &mut self.inner, request)
+        engine::call(&self.shared, classifier, &mut self.inner, request)
     }
 }
 
 impl Begin for Arc<Shared> {
-    type Part = Part;
+    type Part = MetricsPart;
 
     /// Starts the record of `request` (in flight +1), or nothing for an excluded path.
-    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Part {
-        Part(start(self, request, cx))
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> MetricsPart {
+        MetricsPart(start(self, request, cx))
     }
 }
 
@@ -76,11 +76,11 @@ fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &RequestContext) -> 
         Protocol::Http => Subject::Http {
             method: known_method(request.method()).unwrap_or("_OTHER"),
             target: match shared.side {
-                Side::Server => cx.route.clone().map(Target::Route),
+                Side::Server => cx.route.clone().map(RouteOrHost::Route),
                 Side::Client => request
                     .uri()
                     .host()
-                    .map(|host| Target::Host(shared.host(host))),
+                    .map(|host| RouteOrHost::Host(shared.host(host))),
             },
         },
         Protocol::Grpc => Subject::Rpc {
@@ -111,11 +111,11 @@ fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &RequestContext) -> 
 /// The per-request state of [`Metrics`] inside its [`ResponseFuture`] and [`ResponseBody`]:
 /// the pending measurement, or nothing for a request the layer does not record.
 #[derive(Debug)]
-pub struct Part(pub(crate) Option<Record>);
+pub struct MetricsPart(pub(crate) Option<Record>);
 
-impl crate::exchange::sealed::Part for Part {}
+impl crate::engine::sealed::Part for MetricsPart {}
 
-impl exchange::Part for Part {
+impl engine::Part for MetricsPart {
     fn enter(&mut self) -> impl Sized + '_ {}
 
     fn head<B>(&mut self, response: &mut Response<B>) {
@@ -138,14 +138,14 @@ impl exchange::Part for Part {
 }
 
 /// Response future of [`Metrics`].
-pub type ResponseFuture<F, C> = exchange::ResponseFuture<F, Part, C>;
+pub type ResponseFuture<F, C> = engine::ResponseFuture<F, MetricsPart, C>;
 
 /// Response body of [`Metrics`].
 ///
 /// Passes every frame through unchanged. At the end of the stream it classifies the trailers
 /// when the policy asked to wait for them (gRPC) and records the request; on a body error it
 /// records the error's type; dropped before the end, it records `error.type="cancelled"`.
-pub type ResponseBody<B, E> = exchange::ResponseBody<B, Part, crate::classify::Verdict<E>>;
+pub type ResponseBody<B, E> = engine::ResponseBody<B, MetricsPart, crate::classify::Verdict<E>>;
 
 #[cfg(test)]
 mod tests {
@@ -155,7 +155,7 @@ mod tests {
     use tower_layer::Layer;
 
     use super::*;
-    use crate::metrics_layer::{MetricsClientLayer, MetricsLayer};
+    use crate::metrics::{MetricsClientLayer, MetricsLayer};
 
     /// Polls a future that is ready at once.
     fn ready<F: std::future::Future>(future: F) -> F::Output {
@@ -171,7 +171,7 @@ mod tests {
     fn a_service_error_is_a_failure_named_by_its_type_and_excluded_paths_are_not_recorded() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
+        ::metrics::with_local_recorder(&recorder, || {
             let failing = service_fn(|_: Request<()>| async {
                 Err::<Response<http_body_util::Empty<bytes::Bytes>>, _>(std::fmt::Error)
             });
@@ -186,14 +186,14 @@ mod tests {
         });
         let text = handle.render();
         assert!(text.contains(r#"error_type="core::fmt::Error""#), "{text}");
-        let part = metrics::with_local_recorder(&recorder, || {
+        let part = ::metrics::with_local_recorder(&recorder, || {
             let request = Request::new(());
             let cx = RequestContext::new(&request);
-            Part(start(&MetricsLayer::new().shared, &request, &cx))
+            MetricsPart(start(&MetricsLayer::new().shared, &request, &cx))
         });
         assert_eq!(
             format!("{part:?}"),
-            "Part(Some(Record { side: Server, .. }))"
+            "MetricsPart(Some(Record { side: Server, .. }))"
         );
         assert!(!text.contains("http_client_request_duration"), "{text}");
     }

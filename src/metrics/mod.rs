@@ -15,4 +15,4 @@ pub use self::operation::{
     ClassifyOutcome, Failure, HttpStatuses, Operation, OperationFuture, OperationLayer, Results,
 };
 pub use self::record::CANCELLED;
-pub use self::service::{Metrics, Part, ResponseBody, ResponseFuture};
+pub use self::service::{Metrics, MetricsPart, ResponseBody, ResponseFuture};

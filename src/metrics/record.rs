@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::metrics::{Gauge, Histogram};
 use http::StatusCode;
-use metrics::{Gauge, Histogram};
 
 use super::labels::Values;
 use super::layer::Shared;
-use crate::exchange::End;
+use crate::engine::End;
 use crate::request::Route;
 use crate::rpc::Call;
 use crate::semconv::rpc::GRPC;
@@ -32,7 +32,7 @@ pub(crate) enum Subject {
     /// The normalised method and the route (server) or host (client).
     Http {
         method: &'static str,
-        target: Option<Target>,
+        target: Option<RouteOrHost>,
     },
     /// The call, and for a client the server it went to (`server.address`, `server.port`).
     Rpc {
@@ -71,12 +71,12 @@ impl Port {
 
 /// What the route label comes from: the matched route of a server request, or the host of a
 /// client request.
-pub(crate) enum Target {
+pub(crate) enum RouteOrHost {
     Route(Route),
     Host(Arc<str>),
 }
 
-impl Target {
+impl RouteOrHost {
     fn as_str(&self) -> &str {
         match self {
             Self::Route(route) => route.as_str(),
@@ -92,7 +92,7 @@ impl Record {
             Subject::Rpc { call, .. } => Values([Some(GRPC), Some(call.method_label())]),
         };
         let active = shared.active.get(&values, |labels| {
-            metrics::gauge!(shared.names.active, labels)
+            ::metrics::gauge!(shared.names.active, labels)
         });
         active.increment(1.0);
         Self {
@@ -139,7 +139,7 @@ impl Record {
                 self.histogram(&Values([
                     Some(*method),
                     Some(self.shared.scheme),
-                    target.as_ref().map(Target::as_str),
+                    target.as_ref().map(RouteOrHost::as_str),
                     self.status.as_ref().map(StatusCode::as_str),
                     error_type,
                     None,
@@ -165,7 +165,7 @@ impl Record {
     fn histogram(&self, values: &Values<'_, 6>) -> Histogram {
         let shared = &self.shared;
         shared.durations.get(values, |labels| {
-            metrics::histogram!(shared.names.duration, labels)
+            ::metrics::histogram!(shared.names.duration, labels)
         })
     }
 }

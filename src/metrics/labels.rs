@@ -9,8 +9,8 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{PoisonError, RwLock};
 
+use ::metrics::Label;
 use hashbrown::{Equivalent, HashMap};
-use metrics::Label;
 
 /// The label of the series that absorbs label sets over the cap.
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";

@@ -9,7 +9,7 @@
 //! trailers arrive and how the exchange ended, including [`End::Cancelled`] when the future or
 //! body is dropped first. [`ResponseFuture`] and [`ResponseBody`] drive any part, or parts
 //! nested in pairs ([`Layered`]), so the individual layers and the all-in-one
-//! [`TelemetryLayer`](crate::stack::TelemetryLayer) run the same code: the all-in-one layer is
+//! [`TelemetryLayer`](crate::all_in_one::TelemetryLayer) run the same code: the all-in-one layer is
 //! one future and one body around three parts, not three wrappers around each other.
 //!
 //! A *classifier* decides from the response head whether it is a failure, or asks to wait for

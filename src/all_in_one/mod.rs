@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use tower_telemetry::stack::TelemetryLayer;
+//! use tower_telemetry::all_in_one::TelemetryLayer;
 //!
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "hello" }))
@@ -20,7 +20,7 @@
 //! Each part is configured with the setters of its own layer:
 //!
 //! ```
-//! use tower_telemetry::stack::TelemetryLayer;
+//! use tower_telemetry::all_in_one::TelemetryLayer;
 //! use tower_telemetry::trace::TraceLayer;
 //! use tower_telemetry::trust::TrustPolicy;
 //! use tower_telemetry::{CorrelationLayer, MetricsLayer};
@@ -46,8 +46,8 @@ use crate::classify::{
     ErrorType, GrpcStatusClassifier, MakeClassifier, ServerErrorsAsFailures, SharedClassifier,
 };
 use crate::correlation::{self, CorrelationLayer, MakeCorrelationId, UuidV7};
-use crate::exchange::{self, Layered};
-use crate::metrics_layer::{self, MetricsLayer};
+use crate::engine::{self, Layered};
+use crate::metrics::{self, MetricsLayer};
 use crate::trace::{self, TraceLayer};
 
 /// The all-in-one server layer: see the [module docs](self).
@@ -62,10 +62,7 @@ pub struct TelemetryLayer<T = BoxedTracer, M = SharedClassifier<ServerErrorsAsFa
 /// The three capabilities, outermost first, nested in pairs as their layers would stack.
 type Capabilities<T, G> = (
     Arc<correlation::layer::Config<G>>,
-    (
-        Arc<trace::layer::Config<T>>,
-        Arc<metrics_layer::layer::Shared>,
-    ),
+    (Arc<trace::layer::Config<T>>, Arc<metrics::layer::Shared>),
 );
 
 impl<T, M: Clone, G> Clone for TelemetryLayer<T, M, G> {
@@ -91,6 +88,14 @@ impl TelemetryLayer {
             TraceLayer::new(),
             MetricsLayer::new(),
         )
+    }
+}
+
+impl TelemetryLayer {
+    /// The layer for HTTP servers: the same as [`new`](Self::new), named beside
+    /// [`new_for_grpc`](TelemetryLayer::new_for_grpc).
+    pub fn new_for_http() -> Self {
+        Self::new()
     }
 }
 
@@ -186,14 +191,15 @@ impl<S, T, M, G> Telemetry<S, T, M, G> {
 }
 
 /// The parts of [`Telemetry`], outermost first, nested as the layers would stack.
-pub type Parts = Layered<correlation::Part, Layered<trace::Part, metrics_layer::Part>>;
+pub type Parts =
+    Layered<correlation::CorrelationPart, Layered<trace::TracePart, metrics::MetricsPart>>;
 
 /// Response future of [`Telemetry`].
-pub type ResponseFuture<F, C> = exchange::ResponseFuture<F, Parts, C>;
+pub type ResponseFuture<F, C> = engine::ResponseFuture<F, Parts, C>;
 
 /// Response body of [`Telemetry`]: ends the span, records the metrics and writes the access
 /// log once, at the end of the stream, on a body error, or as cancelled when dropped first.
-pub type ResponseBody<B, E> = exchange::ResponseBody<B, Parts, crate::classify::Verdict<E>>;
+pub type ResponseBody<B, E> = engine::ResponseBody<B, Parts, crate::classify::Verdict<E>>;
 
 impl<S, T, M, G, ReqBody, ResBody> Service<Request<ReqBody>> for Telemetry<S, T, M, G>
 where
@@ -215,7 +221,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.layer.classifier.make_classifier(&request);
-        exchange::call(
+        engine::call(
             &self.layer.capabilities,
             classifier,
             &mut self.inner,

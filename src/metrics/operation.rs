@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use metrics::{Histogram, Unit};
+use ::metrics::{Histogram, Unit};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -28,7 +28,7 @@ const DURATION: &str = "operation.duration";
 /// ```
 /// use std::time::Duration;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
-/// use tower_telemetry::metrics_layer::OperationLayer;
+/// use tower_telemetry::metrics::OperationLayer;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // A background job as a service: `billing.sync` gets a latency histogram and success rate.
@@ -67,7 +67,7 @@ impl OperationLayer {
     /// Records the operation `name` (for example `auth.login`, `billing.sync`,
     /// `ai.request`); `Err` results are failures.
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
-        metrics::describe_histogram!(
+        ::metrics::describe_histogram!(
             DURATION,
             Unit::Seconds,
             "Duration of named operations, labelled with their outcome."
@@ -271,7 +271,7 @@ fn record(shared: &OperationShared, start: Instant, error_type: Option<&str>) {
     shared
         .durations
         .get(&Values([Some(&shared.name), error_type]), |labels| {
-            metrics::histogram!(DURATION, labels)
+            ::metrics::histogram!(DURATION, labels)
         })
         .record(elapsed);
 }

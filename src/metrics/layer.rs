@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use metrics::{Gauge, Histogram, Unit};
+use ::metrics::{Gauge, Histogram, Unit};
 use tower_layer::Layer;
 
 use super::labels::LabelSets;
@@ -171,12 +171,12 @@ impl Settings {
             Protocol::Http => ("HTTP requests", "to the end of the response body"),
             Protocol::Grpc => ("gRPC calls", "to the end of the response stream"),
         };
-        metrics::describe_histogram!(
+        ::metrics::describe_histogram!(
             names.duration,
             Unit::Seconds,
             format!("Duration of {what}, {to}.")
         );
-        metrics::describe_gauge!(names.active, format!("Number of {what} in flight."));
+        ::metrics::describe_gauge!(names.active, format!("Number of {what} in flight."));
         Arc::new(Shared {
             side: self.side,
             protocol: self.protocol,
@@ -224,6 +224,14 @@ macro_rules! metrics_layer {
                     shared: settings.build(),
                     settings,
                 }
+            }
+        }
+
+        impl $name {
+            /// The layer for HTTP, per the OpenTelemetry HTTP conventions: the same as
+            /// [`new`](Self::new), named beside [`new_for_grpc`](Self::new_for_grpc).
+            pub fn new_for_http() -> Self {
+                Self::new()
             }
         }
 
@@ -379,7 +387,7 @@ metrics_layer!(
     ///
     /// ```
     /// use tower::ServiceBuilder;
-    /// use tower_telemetry::metrics_layer::MetricsClientLayer;
+    /// use tower_telemetry::metrics::MetricsClientLayer;
     ///
     /// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
     ///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
