@@ -61,32 +61,64 @@ pub(crate) struct RequestLog {
     record: Option<Box<Record>>,
 }
 
+/// Whether any subscriber layer may want an access-log event at `level`: `false` only when
+/// every filter rules the target out for good (no subscriber, `access_log=off`, a `warn`
+/// filter), which the callsite's cached interest says without asking the subscriber.
+///
+/// Not `tracing::enabled!`: with per-layer filters that leaves this thread's filter state set
+/// for the next span or event, and a callsite whose interest is cached as `always` (the
+/// request span, opened next) skips its own evaluation and inherits it, so a `warn` console
+/// layer lost the request span.
+fn may_be_enabled(level: Level) -> bool {
+    use tracing::Metadata;
+    use tracing::callsite::{DefaultCallsite, Identifier};
+    use tracing::field::FieldSet;
+    use tracing::metadata::Kind;
+
+    macro_rules! interest {
+        ($level:expr) => {{
+            static CALLSITE: DefaultCallsite = DefaultCallsite::new(&META);
+            static META: Metadata<'static> = Metadata::new(
+                "access log",
+                TARGET,
+                $level,
+                Some(file!()),
+                Some(line!()),
+                Some(module_path!()),
+                FieldSet::new(&[], Identifier(&CALLSITE)),
+                Kind::EVENT,
+            );
+            !CALLSITE.interest().is_never() && tracing::level_enabled!($level)
+        }};
+    }
+    match level {
+        Level::ERROR => interest!(Level::ERROR),
+        Level::WARN => interest!(Level::WARN),
+        Level::INFO => interest!(Level::INFO),
+        Level::DEBUG => interest!(Level::DEBUG),
+        Level::TRACE => interest!(Level::TRACE),
+    }
+}
+
 impl RequestLog {
     /// Starts the log of `request`; `level` is `None` when the access log is off,
     /// `record_path` whether it carries `url.path`.
     pub(crate) fn start<B>(
         (level, record_path): (Option<Level>, bool),
         request: &Request<B>,
-        cx: &RequestContext,
+        cx: &mut RequestContext,
     ) -> Self {
-        // Only the global maximum level, not `tracing::enabled!`: with per-layer filters that
-        // leaves this thread's filter state set for the next span or event, and a callsite
-        // whose interest is cached as `always` (the request span, opened next) skips its own
-        // evaluation and inherits it: a `warn` console layer lost the request span. The event
-        // itself is filtered when it is written.
-        let record = level
-            .filter(|&level| tracing::level_filters::LevelFilter::current() >= level)
-            .map(|level| {
-                Box::new(Record {
-                    level,
-                    start: cx.start,
-                    method: request.method().clone(),
-                    uri: original_uri(request).clone(),
-                    record_path,
-                    route: cx.route.clone(),
-                    status: None,
-                })
-            });
+        let record = level.filter(|&level| may_be_enabled(level)).map(|level| {
+            Box::new(Record {
+                level,
+                start: cx.start(),
+                method: request.method().clone(),
+                uri: original_uri(request).clone(),
+                record_path,
+                route: cx.route(request).cloned(),
+                status: None,
+            })
+        });
         Self { record }
     }
 

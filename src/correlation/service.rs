@@ -82,7 +82,7 @@ impl<M: MakeCorrelationId> Begin for Config<M> {
     /// one, puts it in the request's extensions and starts the access log.
     fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> CorrelationPart {
         let header_name = self.header_names[0].clone();
-        if let Some(outer) = cx.correlation_id().filter(|_| cx.has_outer_id()) {
+        if let Some(outer) = cx.outer_id(request) {
             return CorrelationPart::new(outer.clone(), header_name, RequestLog::none(), None);
         }
         cx.want_log_span(self.span_level);
@@ -138,8 +138,10 @@ pub struct CorrelationPart {
     // Moved into the thread-local for the length of each poll, back here between polls.
     id: Option<CorrelationId>,
     header_name: HeaderName,
+    log_span: tracing::Span,
     log: RequestLog,
-    refusal: Option<Refusal>,
+    // Boxed: refusals are rare, and the part travels in every request's future and body.
+    refusal: Option<Box<Refusal>>,
 }
 
 impl CorrelationPart {
@@ -152,8 +154,9 @@ impl CorrelationPart {
         Self {
             id: Some(id),
             header_name,
+            log_span: tracing::Span::none(),
             log,
-            refusal,
+            refusal: refusal.map(Box::new),
         }
     }
 }
@@ -162,7 +165,7 @@ impl crate::engine::sealed::Part for CorrelationPart {}
 
 impl engine::Part for CorrelationPart {
     fn log_refusals(&self) {
-        match &self.refusal {
+        match self.refusal.as_deref() {
             // The reason names the broken rule; the raw value is never repeated.
             Some(Refusal::Invalid(name, reason)) => tracing::debug!(
                 target: REFUSALS,
@@ -178,8 +181,13 @@ impl engine::Part for CorrelationPart {
         }
     }
 
+    fn keep_log_span(&mut self, log_span: tracing::Span) -> Option<tracing::Span> {
+        self.log_span = log_span;
+        None
+    }
+
     fn enter(&mut self) -> impl Sized + '_ {
-        enter(&mut self.id)
+        (self.log_span.enter(), enter(&mut self.id))
     }
 
     fn head<B>(&mut self, response: &mut Response<B>) {
@@ -192,6 +200,7 @@ impl engine::Part for CorrelationPart {
     }
 
     fn end(&mut self, end: End<'_>) {
+        let _in_span = self.log_span.enter();
         self.log.finish(match end {
             End::Success | End::Failure(_) => Outcome::Completed,
             End::ServiceError(_) => Outcome::Failed,

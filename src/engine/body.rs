@@ -20,13 +20,12 @@ pin_project! {
         #[pin]
         inner: B,
         // `None` once the outcome is recorded.
-        state: Option<(P, tracing::Span, V)>,
+        state: Option<(P, V)>,
     }
 
     impl<B, P: Part, V> PinnedDrop for ResponseBody<B, P, V> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some((mut part, log_span, _)) = this.project().state.take() {
-                let _in_span = log_span.enter();
+            if let Some((mut part, _)) = this.project().state.take() {
                 part.end(End::Cancelled);
             }
         }
@@ -35,7 +34,7 @@ pin_project! {
 
 impl<B: Body, P: Part, V: Settle> ResponseBody<B, P, V> {
     /// `state` is `None` only for a response future polled again after it completed.
-    pub(crate) fn new(inner: B, state: Option<(P, tracing::Span, V)>) -> Self {
+    pub(crate) fn new(inner: B, state: Option<(P, V)>) -> Self {
         let mut body = Self { inner, state };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
@@ -46,14 +45,10 @@ impl<B: Body, P: Part, V: Settle> ResponseBody<B, P, V> {
 }
 
 /// At the end of the stream: the trailers to the parts, then the outcome.
-fn finish<P: Part, V: Settle>(
-    state: &mut Option<(P, tracing::Span, V)>,
-    trailers: Option<&HeaderMap>,
-) {
-    let Some((mut part, log_span, mut settle)) = state.take() else {
+fn finish<P: Part, V: Settle>(state: &mut Option<(P, V)>, trailers: Option<&HeaderMap>) {
+    let Some((mut part, mut settle)) = state.take() else {
         return;
     };
-    let _in_span = log_span.enter();
     if let Some(trailers) = trailers {
         part.trailers(trailers);
     }
@@ -77,17 +72,13 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = {
-            let _entered = this
-                .state
-                .as_mut()
-                .map(|(part, log_span, _)| (log_span.enter(), part.enter()));
+            let _entered = this.state.as_mut().map(|(part, _)| part.enter());
             ready!(this.inner.as_mut().poll_frame(cx))
         };
         match &frame {
             None => finish(this.state, None),
             Some(Err(_)) => {
-                if let Some((mut part, log_span, _)) = this.state.take() {
-                    let _in_span = log_span.enter();
+                if let Some((mut part, _)) = this.state.take() {
                     part.end(End::BodyError(std::any::type_name::<B::Error>()));
                 }
             }

@@ -18,31 +18,24 @@ pin_project! {
         #[pin]
         inner: F,
         // `None` once the response has been handed on, or the exchange ended.
-        state: Option<State<P>>,
+        part: Option<P>,
         classifier: Option<C>,
     }
 
     impl<F, P: Part, C> PinnedDrop for ResponseFuture<F, P, C> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(mut state) = this.project().state.take() {
-                let _in_span = state.log_span.enter();
-                state.part.end(End::Cancelled);
+            if let Some(mut part) = this.project().part.take() {
+                part.end(End::Cancelled);
             }
         }
     }
 }
 
-/// What the future hands on to the body.
-struct State<P> {
-    part: P,
-    log_span: tracing::Span,
-}
-
 impl<F, P: Part, C> ResponseFuture<F, P, C> {
-    pub(crate) fn new(inner: F, part: P, log_span: tracing::Span, classifier: C) -> Self {
+    pub(crate) fn new(inner: F, part: P, classifier: C) -> Self {
         Self {
             inner,
-            state: Some(State { part, log_span }),
+            part: Some(part),
             classifier: Some(classifier),
         }
     }
@@ -60,36 +53,26 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _entered = this
-                .state
-                .as_mut()
-                .map(|state| (state.log_span.enter(), state.part.enter()));
+            let _entered = this.part.as_mut().map(Part::enter);
             ready!(this.inner.poll(cx))
         };
         Poll::Ready(match result {
             Ok(mut response) => {
                 // The parts stay here until the classifier has decided: a classifier that
                 // panics leaves them to the drop, which ends them as cancelled.
-                let settle = match (this.state.as_mut(), this.classifier.take()) {
-                    (Some(state), Some(classifier)) => {
-                        state.part.head(&mut response);
+                let settle = match (this.part.as_mut(), this.classifier.take()) {
+                    (Some(part), Some(classifier)) => {
+                        part.head(&mut response);
                         Some(classifier.head(&response))
                     }
                     _ => None,
                 };
-                let state = this
-                    .state
-                    .take()
-                    .zip(settle)
-                    .map(|(state, settle)| (state.part, state.log_span, settle));
+                let state = this.part.take().zip(settle);
                 Ok(response.map(|body| ResponseBody::new(body, state)))
             }
             Err(err) => {
-                if let Some(mut state) = this.state.take() {
-                    let _in_span = state.log_span.enter();
-                    state
-                        .part
-                        .end(End::ServiceError(std::any::type_name::<E>()));
+                if let Some(mut part) = this.part.take() {
+                    part.end(End::ServiceError(std::any::type_name::<E>()));
                 }
                 Err(err)
             }

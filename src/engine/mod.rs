@@ -53,9 +53,15 @@ pub trait Part: sealed::Part {
     /// after the inner service was called.
     fn log_refusals(&self) {}
 
-    /// Makes the part's context current (the correlation ID in scope, the OpenTelemetry
-    /// context attached) while the inner future or body is polled; undone when the guard
-    /// drops.
+    /// Offered the request's log span once it is open: a part that enters it while polled
+    /// (and ends inside it) keeps it; the others hand it back for the next part.
+    fn keep_log_span(&mut self, log_span: tracing::Span) -> Option<tracing::Span> {
+        Some(log_span)
+    }
+
+    /// Makes the part's context current (the log span entered, the correlation ID in scope,
+    /// the OpenTelemetry context attached) while the inner future or body is polled; undone
+    /// when the guard drops.
     fn enter(&mut self) -> impl Sized + '_;
 
     /// The response head arrived; the part may read it and add headers.
@@ -64,7 +70,7 @@ pub trait Part: sealed::Part {
     /// The response trailers arrived.
     fn trailers(&mut self, _trailers: &HeaderMap) {}
 
-    /// The exchange ended. Called exactly once, inside the request's log span.
+    /// The exchange ended. Called exactly once.
     fn end(&mut self, end: End<'_>);
 }
 
@@ -120,6 +126,12 @@ impl<O: Part, I: Part> Part for Layered<O, I> {
     fn log_refusals(&self) {
         self.outer.log_refusals();
         self.inner.log_refusals();
+    }
+
+    fn keep_log_span(&mut self, log_span: tracing::Span) -> Option<tracing::Span> {
+        self.outer
+            .keep_log_span(log_span)
+            .and_then(|log_span| self.inner.keep_log_span(log_span))
     }
 
     fn enter(&mut self) -> impl Sized + '_ {
@@ -245,7 +257,7 @@ where
     K: Begin,
     S: Service<Request<B>>,
 {
-    let mut cx = RequestContext::new(&request);
+    let mut cx = RequestContext::new();
     let mut part = capabilities.begin(&mut request, &mut cx);
     let log_span = cx.open_log_span();
     let inner = {
@@ -259,7 +271,8 @@ where
         part.log_refusals();
         inner
     };
-    ResponseFuture::new(inner, part, log_span, classifier)
+    drop(part.keep_log_span(log_span));
+    ResponseFuture::new(inner, part, classifier)
 }
 
 #[cfg(test)]
@@ -349,7 +362,7 @@ mod tests {
             let _entered = part.enter();
             make()
         };
-        ResponseFuture::new(inner, part, tracing::Span::none(), Unclassified)
+        ResponseFuture::new(inner, part, Unclassified)
     }
 
     async fn run<B: Body<Data = Bytes>>(

@@ -67,16 +67,16 @@ impl Begin for Arc<Shared> {
     }
 }
 
-fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &RequestContext) -> Option<Record> {
+fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &mut RequestContext) -> Option<Record> {
     if shared.excluded.contains(request.uri().path()) {
         return None;
     }
-    let start = cx.start;
+    let start = cx.start();
     let subject = match shared.protocol {
         Protocol::Http => Subject::Http {
             method: known_method(request.method()).unwrap_or("_OTHER"),
             target: match shared.side {
-                Side::Server => cx.route.clone().map(RouteOrHost::Route),
+                Side::Server => cx.route(request).cloned().map(RouteOrHost::Route),
                 Side::Client => request
                     .uri()
                     .host()
@@ -188,8 +188,11 @@ mod tests {
         assert!(text.contains(r#"error_type="core::fmt::Error""#), "{text}");
         let part = ::metrics::with_local_recorder(&recorder, || {
             let request = Request::new(());
-            let cx = RequestContext::new(&request);
-            MetricsPart(start(&MetricsLayer::new().shared, &request, &cx))
+            MetricsPart(start(
+                &MetricsLayer::new().shared,
+                &request,
+                &mut RequestContext::new(),
+            ))
         });
         assert_eq!(
             format!("{part:?}"),

@@ -20,17 +20,20 @@ pub(crate) use self::route::Route;
 pub(crate) use self::route::{DEFAULT_EXCLUDED_PATHS, ExcludedPaths};
 
 /// One request as this crate's layers see it while they begin. See the module docs.
-#[derive(Debug)]
+///
+/// What it holds is read on first use, so that a layer pays only for what it needs: the
+/// clock, the route template, an outer layer's correlation ID.
+#[derive(Debug, Default)]
 pub(crate) struct RequestContext {
-    /// When the request arrived: the clock is read once, for the access log, the duration
-    /// histogram and a gRPC call's deadline.
-    pub(crate) start: Instant,
+    /// When the request arrived, read once: for the access log, the duration histogram and a
+    /// gRPC call's deadline.
+    start: Option<Instant>,
     /// The route template the request matched, looked up once.
-    pub(crate) route: Option<Route>,
+    route: Option<Option<Route>>,
     /// The request's correlation ID: the one an outer layer of this crate chose, or the one a
-    /// `begin` here chose.
+    /// `begin` here chose; looked up once.
     #[cfg(feature = "correlation")]
-    correlation_id: Option<crate::CorrelationId>,
+    correlation_id: Option<Option<crate::CorrelationId>>,
     /// Whether `correlation_id` was chosen here, so that the log span shows it (an outer
     /// layer's span already does).
     #[cfg(feature = "correlation")]
@@ -43,37 +46,47 @@ pub(crate) struct RequestContext {
 }
 
 impl RequestContext {
-    /// The context of `request`, arriving now.
-    pub(crate) fn new<B>(request: &Request<B>) -> Self {
-        Self {
-            start: Instant::now(),
-            route: Route::from_extensions(request.extensions()),
-            #[cfg(feature = "correlation")]
-            correlation_id: request.extensions().get::<crate::CorrelationId>().cloned(),
-            #[cfg(feature = "correlation")]
-            chosen_here: false,
-            #[cfg(feature = "trace")]
-            trace_ids: None,
-            log_level: None,
-        }
+    /// The context of a request arriving now.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// When the request arrived: the clock is read the first time this is asked.
+    pub(crate) fn start(&mut self) -> Instant {
+        *self.start.get_or_insert_with(Instant::now)
+    }
+
+    /// The route template the request matched, if a router recorded one.
+    pub(crate) fn route<B>(&mut self, request: &Request<B>) -> Option<&Route> {
+        self.route
+            .get_or_insert_with(|| Route::from_extensions(request.extensions()))
+            .as_ref()
     }
 
     /// The request's correlation ID, if a layer of this crate chose one.
     #[cfg(feature = "correlation")]
-    pub(crate) fn correlation_id(&self) -> Option<&crate::CorrelationId> {
-        self.correlation_id.as_ref()
+    pub(crate) fn correlation_id<B>(
+        &mut self,
+        request: &Request<B>,
+    ) -> Option<&crate::CorrelationId> {
+        self.correlation_id
+            .get_or_insert_with(|| request.extensions().get::<crate::CorrelationId>().cloned())
+            .as_ref()
     }
 
-    /// Whether an outer layer of this crate already chose the correlation ID.
+    /// The correlation ID an outer layer of this crate chose, if any.
     #[cfg(feature = "correlation")]
-    pub(crate) fn has_outer_id(&self) -> bool {
-        self.correlation_id.is_some() && !self.chosen_here
+    pub(crate) fn outer_id<B>(&mut self, request: &Request<B>) -> Option<&crate::CorrelationId> {
+        if self.chosen_here {
+            return None;
+        }
+        self.correlation_id(request)
     }
 
     /// Records the correlation ID chosen here, for the log span and the layers further in.
     #[cfg(feature = "correlation")]
     pub(crate) fn chose_id(&mut self, id: crate::CorrelationId) {
-        self.correlation_id = Some(id);
+        self.correlation_id = Some(Some(id));
         self.chosen_here = true;
     }
 
@@ -99,6 +112,7 @@ impl RequestContext {
         let id = self
             .correlation_id
             .as_ref()
+            .and_then(Option::as_ref)
             .filter(|_| self.chosen_here)
             .map(|id| id as &dyn std::fmt::Display);
         #[cfg(not(feature = "correlation"))]

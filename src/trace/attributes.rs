@@ -35,10 +35,9 @@ pub(crate) fn server_span_name(
 pub(crate) fn server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
-    cx: &RequestContext,
+    cx: &mut RequestContext,
     record_path: bool,
 ) -> Vec<KeyValue> {
-    let route = cx.route.as_ref();
     let mut attributes = Vec::with_capacity(12);
     push_method(&mut attributes, request.method());
     let uri = original_uri(request);
@@ -56,7 +55,7 @@ pub(crate) fn server_request<B>(
         }
     }
     attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
-    if let Some(route) = route {
+    if let Some(route) = cx.route(request) {
         attributes.push(KeyValue::new(
             semconv::HTTP_ROUTE,
             route.as_str().to_owned(),
@@ -87,7 +86,7 @@ pub(crate) fn server_request<B>(
         attributes.push(KeyValue::new(semconv::CLIENT_PORT, i64::from(peer.port())));
     }
     #[cfg(feature = "correlation")]
-    if let Some(id) = cx.correlation_id() {
+    if let Some(id) = cx.correlation_id(request) {
         attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
     }
     attributes
@@ -149,7 +148,7 @@ pub(crate) fn grpc_server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
     call: &Call,
-    cx: &RequestContext,
+    cx: &mut RequestContext,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
     push_rpc(&mut attributes, call, false);
@@ -174,7 +173,7 @@ pub(crate) fn grpc_server_request<B>(
         ));
     }
     #[cfg(feature = "correlation")]
-    if let Some(id) = cx.correlation_id() {
+    if let Some(id) = cx.correlation_id(request) {
         attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
     }
     attributes
@@ -198,8 +197,7 @@ mod scheme_tests {
         let request = Request::get("https://api.example.com:8443/v1")
             .body(())
             .unwrap();
-        let cx = RequestContext::new(&request);
-        let attributes = server_request(&request, "http", &cx, true);
+        let attributes = server_request(&request, "http", &mut RequestContext::new(), true);
         assert_eq!(
             value_of(&attributes, semconv::URL_SCHEME).as_deref(),
             Some("https")

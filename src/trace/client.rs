@@ -323,7 +323,7 @@ where
             ),
             Protocol::Grpc => {
                 // The RPC conventions describe the call, not the HTTP request carrying it.
-                let call = Call::start(&self.grpc.methods, request, cx.start);
+                let call = Call::start(&self.grpc.methods, request, cx.start());
                 let mut attributes = Vec::with_capacity(6);
                 push_rpc(&mut attributes, &call, true);
                 match (server_of(request.uri()), &self.grpc.target) {

@@ -20,6 +20,8 @@ pub(crate) struct HttpSpan {
     rpc: Option<Call>,
     /// What a server span's request carried and the strict parser refused.
     refusals: Option<Refusals>,
+    /// The request's log span, when no part outside this one keeps it.
+    log_span: tracing::Span,
 }
 
 /// The target of the refusal events, for filters (docs/operations/observability.md).
@@ -35,7 +37,12 @@ pub(crate) struct Refusals {
 
 impl HttpSpan {
     pub(crate) fn new(cx: Context, rpc: Option<Call>, refusals: Option<Refusals>) -> Self {
-        Self { cx, rpc, refusals }
+        Self {
+            cx,
+            rpc,
+            refusals,
+            log_span: tracing::Span::none(),
+        }
     }
 
     /// Records the response head's status: the HTTP status, or for gRPC the status of a
@@ -128,8 +135,22 @@ impl crate::engine::Part for TracePart {
         }
     }
 
+    /// A server span keeps the log span when no correlation part outside it did (the trace
+    /// layer on its own); a client span, which has no log span, hands it back.
+    fn keep_log_span(&mut self, log_span: tracing::Span) -> Option<tracing::Span> {
+        match &mut self.0 {
+            Some(span) if span.refusals.is_some() => {
+                span.log_span = log_span;
+                None
+            }
+            _ => Some(log_span),
+        }
+    }
+
     fn enter(&mut self) -> impl Sized + '_ {
-        self.0.as_ref().map(|span| span.cx.clone().attach())
+        self.0
+            .as_ref()
+            .map(|span| (span.log_span.enter(), span.cx.clone().attach()))
     }
 
     fn head<B>(&mut self, response: &mut http::Response<B>) {

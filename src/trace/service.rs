@@ -82,13 +82,13 @@ where
             Protocol::Http => {
                 let method = known_method(request.method());
                 (
-                    server_span_name(method, cx.route.as_ref()),
+                    server_span_name(method, cx.route(request)),
                     server_request(request, self.scheme, cx, self.record_path),
                     None,
                 )
             }
             Protocol::Grpc => {
-                let call = Call::start(&self.methods, request, cx.start);
+                let call = Call::start(&self.methods, request, cx.start());
                 (
                     rpc_span_name(call.method_at_start()),
                     grpc_server_request(request, self.scheme, &call, cx),
