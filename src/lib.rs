@@ -55,7 +55,7 @@ pub mod slo;
 mod request;
 #[cfg(any(feature = "trace", feature = "metrics"))]
 mod rpc;
-#[cfg(any(feature = "trace", feature = "metrics"))]
+#[cfg(any(feature = "trace", feature = "metrics", feature = "slo"))]
 mod semconv;
 
 // Every layer at the root; the rest of each capability in its module.

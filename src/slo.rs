@@ -3,11 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
-/// The bucket boundaries a latency threshold must be one of by default: the OpenTelemetry
-/// semantic conventions' duration buckets, which the `setup` helper gives the exporter.
-pub const DEFAULT_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
+use crate::semconv::metric;
+pub use crate::semconv::metric::DURATION_BUCKETS;
 
 /// What an SLO measures: the requests of a route, the calls of an RPC method, or the calls of
 /// a named operation, as this crate's metrics record them.
@@ -44,18 +41,18 @@ impl Target {
     fn series(&self) -> (&'static str, String) {
         match self {
             Self::Route(route) => (
-                "http_server_request_duration_seconds",
+                metric::HTTP_SERVER_DURATION.prometheus,
                 format!("http_route={}", quote(route)),
             ),
             Self::Rpc(method) => (
-                "rpc_server_call_duration_seconds",
+                metric::RPC_SERVER_DURATION.prometheus,
                 format!(
                     "rpc_method={},rpc_status_code!=\"CANCELLED\"",
                     quote(method)
                 ),
             ),
             Self::Operation(name) => (
-                "operation_duration_seconds",
+                metric::OPERATION_DURATION.prometheus,
                 format!("operation={}", quote(name)),
             ),
         }
@@ -153,14 +150,14 @@ impl Slo {
     }
 
     /// A latency SLO: at least `objective` of the target's requests take at most `threshold`
-    /// seconds. The threshold must be one of [`DEFAULT_BUCKETS`].
+    /// seconds. The threshold must be one of [`DURATION_BUCKETS`].
     pub fn latency(
         name: impl Into<String>,
         target: Target,
         threshold: f64,
         objective: f64,
     ) -> Result<Self, SloError> {
-        Self::latency_with_buckets(name, target, threshold, objective, &DEFAULT_BUCKETS)
+        Self::latency_with_buckets(name, target, threshold, objective, &DURATION_BUCKETS)
     }
 
     /// A latency SLO for histograms exported with other `buckets`.
@@ -489,7 +486,7 @@ impl RuleGenerator {
                 "targets": targets,
             }));
         };
-        let http = "http_server_request_duration_seconds";
+        let http = metric::HTTP_SERVER_DURATION.prometheus;
         panel(
             "Request rate by route",
             "reqps",

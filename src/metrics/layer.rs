@@ -14,7 +14,7 @@ use crate::classify::{
 use crate::request::ExcludedPaths;
 use crate::rpc::Methods;
 pub(crate) use crate::semconv::Protocol;
-use crate::semconv::rpc;
+use crate::semconv::{metric, rpc};
 
 /// The paths the metrics and trace layers skip by default: `/livez`, `/readyz`, `/metrics`,
 /// and the gRPC health protocol's `/grpc.health.v1.Health/Check` and
@@ -28,12 +28,7 @@ pub const DEFAULT_EXCLUDED_PATHS: [&str; 5] = crate::request::DEFAULT_EXCLUDED_P
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 
-/// The bucket boundaries, in seconds, the OpenTelemetry HTTP semantic conventions advise for
-/// request durations. The `metrics` facade leaves buckets to the exporter: the `setup` helper
-/// uses these, and so should a Prometheus exporter you install yourself.
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
+pub use crate::semconv::metric::DURATION_BUCKETS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -48,20 +43,20 @@ pub(crate) struct Names {
 }
 
 const SERVER: Names = Names {
-    duration: "http.server.request.duration",
-    active: "http.server.active_requests",
+    duration: metric::HTTP_SERVER_DURATION.name,
+    active: metric::HTTP_SERVER_ACTIVE.name,
 };
 const CLIENT: Names = Names {
-    duration: "http.client.request.duration",
-    active: "http.client.active_requests",
+    duration: metric::HTTP_CLIENT_DURATION.name,
+    active: metric::HTTP_CLIENT_ACTIVE.name,
 };
 const RPC_SERVER: Names = Names {
-    duration: "rpc.server.call.duration",
-    active: "rpc.server.active_calls",
+    duration: metric::RPC_SERVER_DURATION.name,
+    active: metric::RPC_SERVER_ACTIVE.name,
 };
 const RPC_CLIENT: Names = Names {
-    duration: "rpc.client.call.duration",
-    active: "rpc.client.active_calls",
+    duration: metric::RPC_CLIENT_DURATION.name,
+    active: metric::RPC_CLIENT_ACTIVE.name,
 };
 
 /// What every clone of a layer and its services share: configuration and registered handles.

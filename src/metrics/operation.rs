@@ -16,7 +16,7 @@ use super::labels::{LabelSets, Values};
 use super::layer::DEFAULT_MAX_LABEL_SETS;
 use super::record::CANCELLED;
 
-const DURATION: &str = "operation.duration";
+const DURATION: &str = crate::semconv::metric::OPERATION_DURATION.name;
 
 /// Records `operation.duration` (seconds, labelled `operation`, and `error.type` on failures)
 /// for every call of the wrapped service: a background job, an outbound call, a route.

@@ -74,7 +74,7 @@ fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &mut RequestContext)
     let start = cx.start();
     let subject = match shared.protocol {
         Protocol::Http => Subject::Http {
-            method: known_method(request.method()).unwrap_or("_OTHER"),
+            method: known_method(request.method()).unwrap_or(crate::classify::OTHER),
             target: match shared.side {
                 Side::Server => cx.route(request).cloned().map(RouteOrHost::Route),
                 Side::Client => request

@@ -12,12 +12,14 @@ pub(crate) mod route;
 
 use std::time::Instant;
 
-use http::{Request, Uri};
+use http::Request;
 use tracing::{Level, Span};
 
 pub(crate) use self::route::Route;
+#[cfg(feature = "metrics")]
+pub(crate) use self::route::DEFAULT_EXCLUDED_PATHS;
 #[cfg(any(feature = "trace", feature = "metrics"))]
-pub(crate) use self::route::{DEFAULT_EXCLUDED_PATHS, ExcludedPaths};
+pub(crate) use self::route::ExcludedPaths;
 
 /// One request as this crate's layers see it while they begin. See the module docs.
 ///
@@ -98,6 +100,7 @@ impl RequestContext {
 
     /// Asks for the request's log span at `level`; the first capability to ask sets the level,
     /// as the outermost of stacked layers opens the span.
+    #[cfg(any(feature = "correlation", feature = "trace"))]
     pub(crate) fn want_log_span(&mut self, level: Level) {
         self.log_level.get_or_insert(level);
     }
@@ -129,7 +132,8 @@ impl RequestContext {
 }
 
 /// The URI the client sent: axum's `OriginalUri` when a nested router stripped a prefix.
-pub(crate) fn original_uri<B>(request: &Request<B>) -> &Uri {
+#[cfg(any(feature = "correlation", feature = "trace"))]
+pub(crate) fn original_uri<B>(request: &Request<B>) -> &http::Uri {
     #[cfg(feature = "axum")]
     if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
         return uri;

@@ -97,7 +97,10 @@ pub(crate) fn push_method(attributes: &mut Vec<KeyValue>, method: &http::Method)
     match known_method(method) {
         Some(known) => attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known)),
         None => {
-            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, "_OTHER"));
+            attributes.push(KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD,
+                crate::classify::OTHER,
+            ));
             attributes.push(KeyValue::new(
                 semconv::HTTP_REQUEST_METHOD_ORIGINAL,
                 method.as_str().to_owned(),
@@ -144,6 +147,7 @@ pub(crate) fn push_server(attributes: &mut Vec<KeyValue>, host: &str, port: Opti
 
 /// The attributes of a gRPC server span known when the call arrives: `server.address` and
 /// `server.port` from the `:authority` the client used.
+#[cfg_attr(not(feature = "correlation"), allow(unused_variables))]
 pub(crate) fn grpc_server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,

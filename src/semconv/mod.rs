@@ -1,6 +1,13 @@
 //! OpenTelemetry HTTP semantic conventions shared by spans and metrics: bounded method names,
 //! protocol versions, and the server address a request was sent to.
 
+#![cfg_attr(
+    not(any(feature = "trace", feature = "metrics")),
+    allow(dead_code, unused_imports)
+)]
+
+pub(crate) mod metric;
+
 use http::Method;
 #[cfg(feature = "trace")]
 use http::{HeaderMap, Uri, Version};
