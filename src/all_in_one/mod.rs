@@ -61,8 +61,8 @@ pub struct TelemetryLayer<T = BoxedTracer, M = SharedClassifier<ServerErrorsAsFa
 
 /// The three capabilities, outermost first, nested in pairs as their layers would stack.
 type Capabilities<T, G> = (
-    Arc<correlation::layer::Config<G>>,
-    (Arc<trace::layer::Config<T>>, Arc<metrics::layer::Shared>),
+    Arc<correlation::part::Config<G>>,
+    (Arc<trace::part::Config<T>>, Arc<metrics::shared::Shared>),
 );
 
 impl<T, M: Clone, G> Clone for TelemetryLayer<T, M, G> {
@@ -142,7 +142,7 @@ impl<T, M, G> TelemetryLayer<T, M, G> {
         metrics: MetricsLayer<N>,
     ) -> Self {
         Self {
-            capabilities: (correlation.config, (trace.config, metrics.shared)),
+            capabilities: (correlation.config, (trace.config, metrics.inner.shared)),
             classifier: trace.classifier,
         }
     }

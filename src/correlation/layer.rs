@@ -7,6 +7,7 @@ use tower_layer::Layer;
 use tracing::Level;
 
 use super::make::{MakeCorrelationId, UuidV7};
+use super::part::Config;
 use super::service::Correlation;
 use super::{DEFAULT_MAX_LEN, X_REQUEST_ID};
 use crate::trust::TrustPolicy;
@@ -46,19 +47,6 @@ impl<M> Clone for CorrelationLayer<M> {
             config: Arc::clone(&self.config),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config<M> {
-    /// The first name is the one echoed; all of them are read, in order.
-    pub(crate) header_names: Vec<HeaderName>,
-    pub(crate) max_len: usize,
-    pub(crate) trust: TrustPolicy,
-    pub(crate) generator: M,
-    pub(crate) span_level: Level,
-    pub(crate) access_log: Option<Level>,
-    /// Whether the access log carries `url.path`.
-    pub(crate) record_path: bool,
 }
 
 impl CorrelationLayer {

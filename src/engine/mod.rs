@@ -1,5 +1,6 @@
 //! The engine behind every server and client layer of this crate: the request side
-//! ([`Begin`] over a [`RequestContext`]) and the one response future and response body.
+//! (each capability's `begin` over one request context) and the one response future and
+//! response body.
 //!
 //! Each capability contributes a *part*: the per-request state of its capability (the
 //! correlation ID and access log, the OpenTelemetry span, the metrics record). A layer's

@@ -2,19 +2,20 @@
 
 use std::sync::Arc;
 
-use ::metrics::{Gauge, Histogram, Unit};
+use ::metrics::Unit;
 use tower_layer::Layer;
 
 use super::labels::LabelSets;
 use super::service::Metrics;
+use super::shared::{CLIENT, RPC_CLIENT, RPC_SERVER, SERVER, Shared, Side};
 use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
     grpc_client_errors, grpc_server_errors,
 };
 use crate::request::ExcludedPaths;
 use crate::rpc::Methods;
-pub(crate) use crate::semconv::Protocol;
-use crate::semconv::{metric, rpc};
+use crate::semconv::Protocol;
+use crate::semconv::rpc;
 
 /// The paths the metrics and trace layers skip by default: `/livez`, `/readyz`, `/metrics`,
 /// and the gRPC health protocol's `/grpc.health.v1.Health/Check` and
@@ -29,75 +30,6 @@ pub const DEFAULT_EXCLUDED_PATHS: [&str; 5] = crate::request::DEFAULT_EXCLUDED_P
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 
 pub use crate::semconv::metric::DURATION_BUCKETS;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    Server,
-    Client,
-}
-
-#[derive(Debug)]
-pub(crate) struct Names {
-    pub(crate) duration: &'static str,
-    pub(crate) active: &'static str,
-}
-
-const SERVER: Names = Names {
-    duration: metric::HTTP_SERVER_DURATION.name,
-    active: metric::HTTP_SERVER_ACTIVE.name,
-};
-const CLIENT: Names = Names {
-    duration: metric::HTTP_CLIENT_DURATION.name,
-    active: metric::HTTP_CLIENT_ACTIVE.name,
-};
-const RPC_SERVER: Names = Names {
-    duration: metric::RPC_SERVER_DURATION.name,
-    active: metric::RPC_SERVER_ACTIVE.name,
-};
-const RPC_CLIENT: Names = Names {
-    duration: metric::RPC_CLIENT_DURATION.name,
-    active: metric::RPC_CLIENT_ACTIVE.name,
-};
-
-/// What every clone of a layer and its services share: configuration and registered handles.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) side: Side,
-    pub(crate) protocol: Protocol,
-    pub(crate) names: Names,
-    pub(crate) scheme: &'static str,
-    pub(crate) until_first_byte: bool,
-    /// Request paths recorded by nothing.
-    pub(crate) excluded: ExcludedPaths,
-    /// HTTP: `[method, scheme, route or host, status, error.type, -]`; gRPC:
-    /// `[rpc.system.name, rpc.method, rpc.status_code, error.type, server.address,
-    /// server.port]`.
-    pub(crate) durations: LabelSets<6, Histogram>,
-    /// HTTP: `[method, scheme]`; gRPC: `[rpc.system.name, rpc.method]`.
-    pub(crate) active: LabelSets<2, Gauge>,
-    /// Client hosts seen so far, so that a request for a known host copies nothing.
-    pub(crate) hosts: LabelSets<1, Arc<str>>,
-    /// The gRPC methods recognized.
-    pub(crate) methods: Arc<Methods>,
-    /// A gRPC client's configured target: `server.address` and `server.port` of calls whose
-    /// URI has no authority.
-    pub(crate) target: Option<(Arc<str>, Option<u16>)>,
-}
-
-impl Shared {
-    /// The shared copy of a client request's host; past the label-set cap, `_OTHER`.
-    pub(crate) fn host(&self, host: &str) -> Arc<str> {
-        self.hosts.get(
-            &super::labels::Values([Some(host)]),
-            |labels| match labels.first() {
-                Some(label) if label.key() != super::labels::OVERFLOW_LABEL => {
-                    Arc::from(label.value())
-                }
-                _ => Arc::from(crate::classify::OTHER),
-            },
-        )
-    }
-}
 
 /// Settings shared by both layers, turned into [`Shared`] when the layer is built.
 #[derive(Clone, Debug)]
@@ -188,217 +120,347 @@ impl Settings {
     }
 }
 
-macro_rules! metrics_layer {
-    ($(#[$doc:meta])* $name:ident, $side:expr, $default:ty, $default_expr:expr, $default_doc:literal, $grpc_expr:expr, $grpc_doc:literal) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        #[must_use]
-        pub struct $name<M = $default> {
-            pub(crate) classifier: M,
-            settings: Settings,
-            pub(crate) shared: Arc<Shared>,
-        }
-
-        impl<M: Clone> Clone for $name<M> {
-            fn clone(&self) -> Self {
-                Self {
-                    classifier: self.classifier.clone(),
-                    settings: self.settings.clone(),
-                    shared: Arc::clone(&self.shared),
-                }
-            }
-        }
-
-        impl $name {
-            /// The layer with its defaults: the classifier below, durations to the end of the
-            /// response body, scheme `http`, at most 2,000 label sets per metric.
-            pub fn new() -> Self {
-                let settings = Settings::new($side, Protocol::Http);
-                Self {
-                    classifier: $default_expr,
-                    shared: settings.build(),
-                    settings,
-                }
-            }
-        }
-
-        impl $name {
-            /// The layer for HTTP, per the OpenTelemetry HTTP conventions: the same as
-            /// [`new`](Self::new), named beside [`new_for_grpc`](Self::new_for_grpc).
-            pub fn new_for_http() -> Self {
-                Self::new()
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl $name<SharedClassifier<GrpcStatusClassifier>> {
-            /// The layer for gRPC, per the OpenTelemetry RPC conventions (semantic-conventions
-            /// v1.44.0): the metric is `rpc.*.call.duration` labelled `rpc.system.name="grpc"`,
-            /// `rpc.method` (`package.Service/Method`; `_OTHER` for a method not recognized,
-            /// see [`recognized_methods`](Self::recognized_methods)), `rpc.status_code` (the
-            /// status name, from the head or the trailers) and `error.type` (the status name)
-            /// only on failures; a client's also carries `server.address` and `server.port`.
-            /// A call its caller cancels is `rpc.status_code="CANCELLED"` without `error.type`;
-            /// one past its `grpc-timeout` is DEADLINE_EXCEEDED, a failure. The in-flight gauge
-            /// `rpc.*.active_calls` (this crate's own: the conventions define none) is labelled
-            /// `rpc.system.name` and `rpc.method`.
-            ///
-            #[doc = $grpc_doc]
-            pub fn new_for_grpc() -> Self {
-                let settings = Settings::new($side, Protocol::Grpc);
-                Self {
-                    classifier: $grpc_expr,
-                    shared: settings.build(),
-                    settings,
-                }
-            }
-        }
-
-        impl<M> $name<M> {
-            fn with_settings(self, f: impl FnOnce(&mut Settings)) -> Self {
-                let mut settings = self.settings;
-                f(&mut settings);
-                Self {
-                    classifier: self.classifier,
-                    shared: settings.build(),
-                    settings,
-                }
-            }
-
-            /// Sets the success/failure policy: any `tower_http` classifier whose failure class
-            /// has a bounded [`ErrorType`](crate::classify::ErrorType), such as those in
-            /// [`classify`](crate::classify).
-            ///
-            #[doc = $default_doc]
-            pub fn classifier<N>(self, classifier: N) -> $name<N> {
-                $name {
-                    classifier,
-                    settings: self.settings,
-                    shared: self.shared,
-                }
-            }
-
-            /// Measures durations to the response head (time to first byte) instead of the end
-            /// of the body. The outcome is still decided at the end of the body.
-            ///
-            /// Defaults to `false`.
-            pub fn until_first_byte(self, until_first_byte: bool) -> Self {
-                self.with_settings(|s| s.until_first_byte = until_first_byte)
-            }
-
-            /// Sets the `url.scheme` label.
-            ///
-            /// Defaults to `http`.
-            pub fn scheme(self, scheme: &'static str) -> Self {
-                self.with_settings(|s| s.scheme = scheme)
-            }
-
-            /// Sets the request paths this layer does not record (exact matches).
-            ///
-            /// Defaults to [`DEFAULT_EXCLUDED_PATHS`]: `/livez`, `/readyz`, `/metrics` and the
-            /// gRPC health protocol's Check and Watch.
-            pub fn exclude_paths<I, P>(self, paths: I) -> Self
-            where
-                I: IntoIterator<Item = P>,
-                P: Into<Box<str>>,
-            {
-                let paths = ExcludedPaths::new(paths);
-                self.with_settings(|s| s.excluded = paths)
-            }
-
-            /// Sets the gRPC methods recognized: full names (`package.Service/Method`) or
-            /// service names (every method of the service); any other method is
-            /// `rpc.method="_OTHER"`.
-            ///
-            /// Defaults to learning them on a server (a method is recognized once it was
-            /// answered with a status other than UNIMPLEMENTED, what tonic answers for a
-            /// method it does not have; up to 1,000 methods), and to every well-formed method
-            /// on a client.
-            pub fn recognized_methods<I, N>(self, methods: I) -> Self
-            where
-                I: IntoIterator<Item = N>,
-                N: Into<Box<str>>,
-            {
-                let list: Arc<[Box<str>]> = methods.into_iter().map(Into::into).collect();
-                self.with_settings(|s| s.recognized = Some(list))
-            }
-
-            /// Sets the most distinct label sets each metric of this layer registers; the
-            /// rest share one series labelled `otel.metric.overflow="true"`.
-            ///
-            /// Defaults to 2,000.
-            pub fn max_label_sets(self, max: usize) -> Self {
-                self.with_settings(|s| s.max_label_sets = max)
-            }
-        }
-
-        impl<S, M: Clone> Layer<S> for $name<M> {
-            type Service = Metrics<S, M>;
-
-            fn layer(&self, inner: S) -> Self::Service {
-                Metrics {
-                    inner,
-                    classifier: self.classifier.clone(),
-                    shared: Arc::clone(&self.shared),
-                }
-            }
-        }
-    };
+/// What both layers are: the classifier, the settings, and the handles they built, rebuilt by
+/// each setter.
+#[derive(Debug)]
+pub(crate) struct Inner<M> {
+    pub(crate) classifier: M,
+    settings: Settings,
+    pub(crate) shared: Arc<Shared>,
 }
 
-metrics_layer!(
-    /// Records the RED metrics of an HTTP server: `http.server.request.duration` (seconds,
-    /// labelled `http.request.method`, `url.scheme`, `http.route`,
-    /// `http.response.status_code`, and `error.type` on failures) and
-    /// `http.server.active_requests`. See the [module docs](super) for names and labels.
-    ///
-    /// ```
-    /// use axum::{Router, routing::get};
-    /// use tower_telemetry::MetricsLayer;
-    ///
-    /// let app: Router = Router::new()
-    ///     .route("/users/{id}", get(|| async { "ok" }))
-    ///     .layer(MetricsLayer::new());
-    /// ```
-    MetricsLayer,
-    Side::Server,
-    SharedClassifier<ServerErrorsAsFailures>,
-    ServerErrorsAsFailures::make_classifier(),
-    "Defaults to `ServerErrorsAsFailures` (5xx are failures).",
-    grpc_server_errors(),
-    "Failures are the codes the conventions call server errors: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS; NOT_FOUND, INVALID_ARGUMENT and the other caller-caused codes are successes. Change it with [`classifier`](Self::classifier)."
-);
+impl<M: Clone> Clone for Inner<M> {
+    fn clone(&self) -> Self {
+        Self {
+            classifier: self.classifier.clone(),
+            settings: self.settings.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
 
-metrics_layer!(
-    /// Records the RED metrics of an HTTP client: `http.client.request.duration` (seconds,
-    /// labelled `http.request.method`, `url.scheme`, `server.address`,
-    /// `http.response.status_code`, and `error.type` on failures) and
-    /// `http.client.active_requests`.
+impl<M> Inner<M> {
+    fn new(side: Side, classifier: M, protocol: Protocol) -> Self {
+        let settings = Settings::new(side, protocol);
+        Self {
+            classifier,
+            shared: settings.build(),
+            settings,
+        }
+    }
+
+    fn with_settings(self, f: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.settings;
+        f(&mut settings);
+        Self {
+            classifier: self.classifier,
+            shared: settings.build(),
+            settings,
+        }
+    }
+
+    fn classifier<N>(self, classifier: N) -> Inner<N> {
+        Inner {
+            classifier,
+            settings: self.settings,
+            shared: self.shared,
+        }
+    }
+
+    fn service<S>(&self, inner: S) -> Metrics<S, M>
+    where
+        M: Clone,
+    {
+        Metrics {
+            inner,
+            classifier: self.classifier.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Records the RED metrics of an HTTP server: `http.server.request.duration` (seconds,
+/// labelled `http.request.method`, `url.scheme`, `http.route`, `http.response.status_code`,
+/// and `error.type` on failures) and `http.server.active_requests`. See the
+/// [module docs](super) for names and labels.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_telemetry::MetricsLayer;
+///
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "ok" }))
+///     .layer(MetricsLayer::new());
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct MetricsLayer<M = SharedClassifier<ServerErrorsAsFailures>> {
+    pub(crate) inner: Inner<M>,
+}
+
+/// Records the RED metrics of an HTTP client: `http.client.request.duration` (seconds,
+/// labelled `http.request.method`, `url.scheme`, `server.address`,
+/// `http.response.status_code`, and `error.type` on failures) and
+/// `http.client.active_requests`. Its settings are [`MetricsLayer`]'s, plus
+/// [`target`](Self::target).
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_telemetry::MetricsClientLayer;
+///
+/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
+/// let client = ServiceBuilder::new().layer(MetricsClientLayer::new()).service(client);
+/// # let _ = client;
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct MetricsClientLayer<M = SharedClassifier<StatusInRangeAsFailures>> {
+    inner: Inner<M>,
+}
+
+impl<M: Clone> Clone for MetricsLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl MetricsLayer {
+    /// The layer with its defaults: 5xx are failures, durations to the end of the response
+    /// body, scheme `http`, at most 2,000 label sets per metric.
+    pub fn new() -> Self {
+        Self {
+            inner: Inner::new(
+                Side::Server,
+                ServerErrorsAsFailures::make_classifier(),
+                Protocol::Http,
+            ),
+        }
+    }
+
+    /// The layer for HTTP: the same as [`new`](Self::new), named beside
+    /// [`new_for_grpc`](MetricsLayer::new_for_grpc).
+    pub fn new_for_http() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for MetricsLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetricsLayer<SharedClassifier<GrpcStatusClassifier>> {
+    /// The layer for gRPC servers, per the OpenTelemetry RPC conventions (semantic-conventions
+    /// v1.44.0): the metric is `rpc.server.call.duration` labelled `rpc.system.name="grpc"`,
+    /// `rpc.method` (`package.Service/Method`; `_OTHER` for a method not recognized, see
+    /// [`recognized_methods`](Self::recognized_methods)), `rpc.status_code` (the status name,
+    /// from the head or the trailers) and `error.type` (the status name) only on failures. A
+    /// call its caller cancels is `rpc.status_code="CANCELLED"` without `error.type`; one past
+    /// its `grpc-timeout` is DEADLINE_EXCEEDED, a failure. The in-flight gauge
+    /// `rpc.server.active_calls` (this crate's own: the conventions define none) is labelled
+    /// `rpc.system.name` and `rpc.method`.
     ///
-    /// ```
-    /// use tower::ServiceBuilder;
-    /// use tower_telemetry::metrics::MetricsClientLayer;
+    /// Failures are the codes the conventions call server errors: UNKNOWN, DEADLINE_EXCEEDED,
+    /// UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS; NOT_FOUND, INVALID_ARGUMENT and the
+    /// other caller-caused codes are successes. Change it with
+    /// [`classifier`](Self::classifier).
+    pub fn new_for_grpc() -> Self {
+        Self {
+            inner: Inner::new(Side::Server, grpc_server_errors(), Protocol::Grpc),
+        }
+    }
+}
+
+impl<M> MetricsLayer<M> {
+    /// Sets the success/failure policy: any `tower_http` classifier whose failure class has a
+    /// bounded [`ErrorType`](crate::classify::ErrorType), such as those in
+    /// [`classify`](crate::classify).
     ///
-    /// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-    ///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    /// let client = ServiceBuilder::new().layer(MetricsClientLayer::new()).service(client);
-    /// # let _ = client;
-    /// ```
-    MetricsClientLayer,
-    Side::Client,
-    SharedClassifier<StatusInRangeAsFailures>,
-    StatusInRangeAsFailures::new_for_client_and_server_errors().into_make_classifier(),
-    "Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures).",
-    grpc_client_errors(),
-    "Every code but OK is a failure of the call."
-);
+    /// Defaults to `ServerErrorsAsFailures` (5xx are failures); see
+    /// [`new_for_grpc`](MetricsLayer::new_for_grpc) for gRPC's.
+    pub fn classifier<N>(self, classifier: N) -> MetricsLayer<N> {
+        MetricsLayer {
+            inner: self.inner.classifier(classifier),
+        }
+    }
+
+    /// Measures durations to the response head (time to first byte) instead of the end of the
+    /// body. The outcome is still decided at the end of the body.
+    ///
+    /// Defaults to `false`.
+    pub fn until_first_byte(self, until_first_byte: bool) -> Self {
+        self.map(|s| s.until_first_byte = until_first_byte)
+    }
+
+    /// Sets the `url.scheme` label.
+    ///
+    /// Defaults to `http`.
+    pub fn scheme(self, scheme: &'static str) -> Self {
+        self.map(|s| s.scheme = scheme)
+    }
+
+    /// Sets the request paths this layer does not record (exact matches).
+    ///
+    /// Defaults to [`DEFAULT_EXCLUDED_PATHS`]: `/livez`, `/readyz`, `/metrics` and the gRPC
+    /// health protocol's Check and Watch.
+    pub fn exclude_paths<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Box<str>>,
+    {
+        let paths = ExcludedPaths::new(paths);
+        self.map(|s| s.excluded = paths)
+    }
+
+    /// Sets the gRPC methods recognized: full names (`package.Service/Method`) or service
+    /// names (every method of the service); any other method is `rpc.method="_OTHER"`.
+    ///
+    /// Defaults to learning them: a method is recognized once it was answered with a status
+    /// other than UNIMPLEMENTED (what tonic answers for a method it does not have), up to 1,000
+    /// methods.
+    pub fn recognized_methods<I, N>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Box<str>>,
+    {
+        let list: Arc<[Box<str>]> = methods.into_iter().map(Into::into).collect();
+        self.map(|s| s.recognized = Some(list))
+    }
+
+    /// Sets the most distinct label sets each metric of this layer registers; the rest share
+    /// one series labelled `otel.metric.overflow="true"`.
+    ///
+    /// Defaults to 2,000.
+    pub fn max_label_sets(self, max: usize) -> Self {
+        self.map(|s| s.max_label_sets = max)
+    }
+
+    fn map(self, f: impl FnOnce(&mut Settings)) -> Self {
+        Self {
+            inner: self.inner.with_settings(f),
+        }
+    }
+}
+
+impl<S, M: Clone> Layer<S> for MetricsLayer<M> {
+    type Service = Metrics<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.inner.service(inner)
+    }
+}
+
+impl<M: Clone> Clone for MetricsClientLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl MetricsClientLayer {
+    /// The layer with its defaults: 4xx and 5xx are failures, durations to the end of the
+    /// response body, scheme `http`, at most 2,000 label sets per metric.
+    pub fn new() -> Self {
+        Self {
+            inner: Inner::new(
+                Side::Client,
+                StatusInRangeAsFailures::new_for_client_and_server_errors().into_make_classifier(),
+                Protocol::Http,
+            ),
+        }
+    }
+
+    /// The layer for HTTP: the same as [`new`](Self::new), named beside
+    /// [`new_for_grpc`](MetricsClientLayer::new_for_grpc).
+    pub fn new_for_http() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for MetricsClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetricsClientLayer<SharedClassifier<GrpcStatusClassifier>> {
+    /// The layer for gRPC clients: `rpc.client.call.duration` and `rpc.client.active_calls`,
+    /// labelled as [`MetricsLayer::new_for_grpc`]'s, plus `server.address` and `server.port`
+    /// (see [`target`](Self::target)). Every code but OK is a failure of the call.
+    pub fn new_for_grpc() -> Self {
+        Self {
+            inner: Inner::new(Side::Client, grpc_client_errors(), Protocol::Grpc),
+        }
+    }
+}
 
 impl<M> MetricsClientLayer<M> {
+    /// Sets the success/failure policy: any `tower_http` classifier whose failure class has a
+    /// bounded [`ErrorType`](crate::classify::ErrorType), such as those in
+    /// [`classify`](crate::classify).
+    ///
+    /// Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures); see
+    /// [`new_for_grpc`](MetricsClientLayer::new_for_grpc) for gRPC's.
+    pub fn classifier<N>(self, classifier: N) -> MetricsClientLayer<N> {
+        MetricsClientLayer {
+            inner: self.inner.classifier(classifier),
+        }
+    }
+
+    /// Measures durations to the response head (time to first byte) instead of the end of the
+    /// body. The outcome is still decided at the end of the body.
+    ///
+    /// Defaults to `false`.
+    pub fn until_first_byte(self, until_first_byte: bool) -> Self {
+        self.map(|s| s.until_first_byte = until_first_byte)
+    }
+
+    /// Sets the `url.scheme` label.
+    ///
+    /// Defaults to `http`.
+    pub fn scheme(self, scheme: &'static str) -> Self {
+        self.map(|s| s.scheme = scheme)
+    }
+
+    /// Sets the request paths this layer does not record (exact matches).
+    ///
+    /// Defaults to [`DEFAULT_EXCLUDED_PATHS`]: `/livez`, `/readyz`, `/metrics` and the gRPC
+    /// health protocol's Check and Watch.
+    pub fn exclude_paths<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<Box<str>>,
+    {
+        let paths = ExcludedPaths::new(paths);
+        self.map(|s| s.excluded = paths)
+    }
+
+    /// Sets the gRPC methods recognized: full names (`package.Service/Method`) or service
+    /// names (every method of the service); any other method is `rpc.method="_OTHER"`.
+    ///
+    /// Defaults to every well-formed method.
+    pub fn recognized_methods<I, N>(self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Box<str>>,
+    {
+        let list: Arc<[Box<str>]> = methods.into_iter().map(Into::into).collect();
+        self.map(|s| s.recognized = Some(list))
+    }
+
+    /// Sets the most distinct label sets each metric of this layer registers; the rest share
+    /// one series labelled `otel.metric.overflow="true"`.
+    ///
+    /// Defaults to 2,000.
+    pub fn max_label_sets(self, max: usize) -> Self {
+        self.map(|s| s.max_label_sets = max)
+    }
+
     /// Sets the gRPC target the channel was built for (`inventory.internal:50051`,
     /// `dns:///inventory.internal:50051`, `unix:///run/app.sock`), read as the conventions read
     /// gRPC target strings, for the `server.address` and `server.port` labels of calls whose
@@ -408,6 +470,20 @@ impl<M> MetricsClientLayer<M> {
     /// Defaults to none: such calls then have no `server.address`.
     pub fn target(self, target: &str) -> Self {
         let (address, port) = crate::semconv::grpc_target(target);
-        self.with_settings(|s| s.target = Some((Arc::from(address), port)))
+        self.map(|s| s.target = Some((Arc::from(address), port)))
+    }
+
+    fn map(self, f: impl FnOnce(&mut Settings)) -> Self {
+        Self {
+            inner: self.inner.with_settings(f),
+        }
+    }
+}
+
+impl<S, M: Clone> Layer<S> for MetricsClientLayer<M> {
+    type Service = Metrics<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.inner.service(inner)
     }
 }

@@ -3,8 +3,10 @@
 mod labels;
 pub(crate) mod layer;
 mod operation;
+pub(crate) mod part;
 mod record;
 pub(crate) mod service;
+pub(crate) mod shared;
 
 pub use self::labels::OVERFLOW_LABEL;
 pub use self::layer::{
@@ -14,5 +16,6 @@ pub use self::layer::{
 pub use self::operation::{
     ClassifyOutcome, Failure, HttpStatuses, Operation, OperationFuture, OperationLayer, Results,
 };
+pub use self::part::MetricsPart;
 pub use self::record::CANCELLED;
-pub use self::service::{Metrics, MetricsPart, ResponseBody, ResponseFuture};
+pub use self::service::{Metrics, ResponseBody, ResponseFuture};

@@ -240,19 +240,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        if let Some(classifier) = this.classifier.take() {
-            match &result {
-                Ok(response) => {
-                    let failure = classifier.classify(response);
-                    record(
-                        this.shared,
-                        *this.start,
-                        failure.as_ref().map(Failure::as_str),
-                    );
-                }
-                Err(_) => record(this.shared, *this.start, Some(std::any::type_name::<E>())),
-            }
-        }
+        // The classifier stays until it has decided: one that panics leaves the call to the
+        // drop, which records it as cancelled.
+        let error_type = match (&result, this.classifier.as_ref()) {
+            (_, None) => return Poll::Ready(result),
+            (Ok(response), Some(classifier)) => classifier.classify(response),
+            (Err(_), Some(_)) => Some(Failure::Named(std::any::type_name::<E>())),
+        };
+        *this.classifier = None;
+        record(
+            this.shared,
+            *this.start,
+            error_type.as_ref().map(Failure::as_str),
+        );
         Poll::Ready(result)
     }
 }
@@ -274,4 +274,42 @@ fn record(shared: &OperationShared, start: Instant, error_type: Option<&str>) {
             ::metrics::histogram!(DURATION, labels)
         })
         .record(elapsed);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::AssertUnwindSafe;
+    use std::task::Waker;
+
+    use tower::{ServiceExt, service_fn};
+
+    use super::*;
+
+    #[test]
+    fn a_call_whose_classifier_panics_is_recorded_once_as_cancelled() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        ::metrics::with_local_recorder(&recorder, || {
+            let service = OperationLayer::new("panics")
+                .classifier(|_: &u8| -> Option<Failure> { panic!("classifier failure") })
+                .layer(service_fn(|_: ()| async {
+                    Ok::<u8, std::convert::Infallible>(1)
+                }));
+            let mut future = Box::pin(service.oneshot(()));
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let _ = future
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()));
+            }));
+            assert!(polled.is_err(), "the classifier's panic reaches the caller");
+            drop(future);
+        });
+        let text = handle.render();
+        assert!(
+            text.contains(
+                r#"operation_duration_count{operation="panics",error_type="cancelled"} 1"#
+            ),
+            "{text}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use ::metrics::{Gauge, Histogram};
 use http::StatusCode;
 
 use super::labels::Values;
-use super::layer::Shared;
+use super::shared::Shared;
 use crate::engine::End;
 use crate::request::Route;
 use crate::rpc::Call;

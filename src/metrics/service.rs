@@ -6,13 +6,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::layer::{Protocol, Shared, Side};
-use super::record::{Record, RouteOrHost, Subject};
+use super::part::MetricsPart;
+use super::shared::Shared;
 use crate::classify::{ErrorType, MakeClassifier};
-use crate::engine::{self, Begin, End};
-use crate::request::RequestContext;
-use crate::rpc::Call;
-use crate::semconv::known_method;
+use crate::engine;
 
 /// Middleware that records request metrics. Made by [`MetricsLayer`](super::MetricsLayer)
 /// and [`MetricsClientLayer`](super::MetricsClientLayer).
@@ -58,85 +55,6 @@ where
     }
 }
 
-impl Begin for Arc<Shared> {
-    type Part = MetricsPart;
-
-    /// Starts the record of `request` (in flight +1), or nothing for an excluded path.
-    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> MetricsPart {
-        MetricsPart(start(self, request, cx))
-    }
-}
-
-fn start<B>(shared: &Arc<Shared>, request: &Request<B>, cx: &mut RequestContext) -> Option<Record> {
-    if shared.excluded.contains(request.uri().path()) {
-        return None;
-    }
-    let start = cx.start();
-    let subject = match shared.protocol {
-        Protocol::Http => Subject::Http {
-            method: known_method(request.method()).unwrap_or(crate::classify::OTHER),
-            target: match shared.side {
-                Side::Server => cx.route(request).cloned().map(RouteOrHost::Route),
-                Side::Client => request
-                    .uri()
-                    .host()
-                    .map(|host| RouteOrHost::Host(shared.host(host))),
-            },
-        },
-        Protocol::Grpc => Subject::Rpc {
-            call: Call::start(&shared.methods, request, start),
-            // `server.address` and `server.port` are opt-in on server metrics: not recorded.
-            server: match shared.side {
-                Side::Server => None,
-                Side::Client => {
-                    let uri = request.uri();
-                    match uri.host() {
-                        Some(host) => Some((
-                            shared.host(host.trim_start_matches('[').trim_end_matches(']')),
-                            uri.port_u16().or(match uri.scheme_str() {
-                                Some("https") => Some(443),
-                                Some("http") => Some(80),
-                                _ => None,
-                            }),
-                        )),
-                        None => shared.target.clone(),
-                    }
-                }
-            },
-        },
-    };
-    Some(Record::start(Arc::clone(shared), subject, start))
-}
-
-/// The per-request state of [`Metrics`] inside its [`ResponseFuture`] and [`ResponseBody`]:
-/// the pending measurement, or nothing for a request the layer does not record.
-#[derive(Debug)]
-pub struct MetricsPart(pub(crate) Option<Record>);
-
-impl crate::engine::sealed::Part for MetricsPart {}
-
-impl engine::Part for MetricsPart {
-    fn enter(&mut self) -> impl Sized + '_ {}
-
-    fn head<B>(&mut self, response: &mut Response<B>) {
-        if let Some(record) = &mut self.0 {
-            record.head(response.status(), response.headers());
-        }
-    }
-
-    fn trailers(&mut self, trailers: &http::HeaderMap) {
-        if let Some(record) = &mut self.0 {
-            record.trailers(trailers);
-        }
-    }
-
-    fn end(&mut self, end: End<'_>) {
-        if let Some(record) = &mut self.0 {
-            record.finish(end);
-        }
-    }
-}
-
 /// Response future of [`Metrics`].
 pub type ResponseFuture<F, C> = engine::ResponseFuture<F, MetricsPart, C>;
 
@@ -155,7 +73,9 @@ mod tests {
     use tower_layer::Layer;
 
     use super::*;
+    use crate::metrics::part::start;
     use crate::metrics::{MetricsClientLayer, MetricsLayer};
+    use crate::request::RequestContext;
 
     /// Polls a future that is ready at once.
     fn ready<F: std::future::Future>(future: F) -> F::Output {
@@ -189,7 +109,7 @@ mod tests {
         let part = ::metrics::with_local_recorder(&recorder, || {
             let request = Request::new(());
             MetricsPart(start(
-                &MetricsLayer::new().shared,
+                &MetricsLayer::new().inner.shared,
                 &request,
                 &mut RequestContext::new(),
             ))

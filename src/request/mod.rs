@@ -15,11 +15,11 @@ use std::time::Instant;
 use http::Request;
 use tracing::{Level, Span};
 
-pub(crate) use self::route::Route;
 #[cfg(feature = "metrics")]
 pub(crate) use self::route::DEFAULT_EXCLUDED_PATHS;
 #[cfg(any(feature = "trace", feature = "metrics"))]
 pub(crate) use self::route::ExcludedPaths;
+pub(crate) use self::route::Route;
 
 /// One request as this crate's layers see it while they begin. See the module docs.
 ///

@@ -7,6 +7,7 @@ use opentelemetry::trace::Tracer;
 use tower_layer::Layer;
 use tracing::Level;
 
+use super::part::Config;
 use super::service::Trace;
 use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, grpc_server_errors,
@@ -43,37 +44,6 @@ impl<T, M: Clone> Clone for TraceLayer<T, M> {
         Self {
             config: Arc::clone(&self.config),
             classifier: self.classifier.clone(),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Config<T> {
-    // Behind its own `Arc` so that setters can copy the rest of the configuration without
-    // requiring a `Clone` tracer (the global `BoxedTracer` is not).
-    pub(crate) tracer: Arc<T>,
-    pub(crate) trust: TrustPolicy,
-    pub(crate) span_level: Level,
-    pub(crate) scheme: &'static str,
-    pub(crate) protocol: Protocol,
-    pub(crate) excluded: ExcludedPaths,
-    /// Whether server spans carry `url.path`.
-    pub(crate) record_path: bool,
-    /// The gRPC methods this server recognizes.
-    pub(crate) methods: Arc<Methods>,
-}
-
-impl<T> Clone for Config<T> {
-    fn clone(&self) -> Self {
-        Self {
-            tracer: Arc::clone(&self.tracer),
-            trust: self.trust.clone(),
-            span_level: self.span_level,
-            scheme: self.scheme,
-            protocol: self.protocol,
-            excluded: self.excluded.clone(),
-            record_path: self.record_path,
-            methods: Arc::clone(&self.methods),
         }
     }
 }

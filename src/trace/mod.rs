@@ -2,13 +2,13 @@
 
 mod attributes;
 mod client;
-pub(crate) mod http_span;
 pub(crate) mod layer;
+pub(crate) mod part;
 pub(crate) mod service;
 
 pub use self::client::{TraceClient, TraceClientLayer};
-pub use self::http_span::TracePart;
 pub use self::layer::TraceLayer;
+pub use self::part::TracePart;
 pub use self::service::Trace;
 
 /// Response future of [`Trace`] and [`TraceClient`].

@@ -1,4 +1,4 @@
-//! [`TraceClientLayer`]: CLIENT spans for outbound HTTP calls, and trace-context injection.
+//! [`TraceClient`]: the client-side service, and the start of a CLIENT span.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -10,65 +10,28 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use tower_layer::Layer;
 use tower_service::Service;
 
-use super::ResponseFuture;
-use super::attributes::{push_method, push_rpc, push_server, rpc_span_name};
-use super::http_span::{HttpSpan, TracePart};
-use super::layer::SCOPE;
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
-use crate::classify::{GrpcStatusClassifier, grpc_client_errors};
 use crate::engine::Begin;
 use crate::propagation::inject;
 use crate::request::RequestContext;
 use crate::rpc::{Call, Methods};
 use crate::semconv::Protocol;
 use crate::semconv::known_method;
+use crate::trace::ResponseFuture;
+use crate::trace::attributes::{push_method, push_rpc, push_server, rpc_span_name};
+use crate::trace::part::{HttpSpan, TracePart};
 use crate::trust::PropagateTo;
 
-/// Starts a CLIENT span for each outbound request, child of the current context (the server
-/// span of the request being handled, when [`TraceLayer`](super::TraceLayer) runs), and sends
-/// the context on: `traceparent`, `tracestate` and `baggage`.
-///
-/// Wrap any HTTP client that is a `tower::Service<http::Request<B>>`: hyper-util's legacy
-/// client, a tonic `Channel`. A `traceparent` or `baggage` header the caller set is left as it
-/// is. The correlation ID of the request being handled is sent in `x-request-id` too (feature
-/// `correlation`); put [`CorrelationClientLayer`](crate::CorrelationClientLayer) before it for
-/// another header name or for IDs on calls made outside requests.
-///
-/// ```
-/// use tower::ServiceBuilder;
-/// use tower_telemetry::{CorrelationClientLayer, trace::TraceClientLayer};
-///
-/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
-/// let client = ServiceBuilder::new()
-///     .layer(CorrelationClientLayer::new())
-///     .layer(TraceClientLayer::new())
-///     .service(client);
-/// # let _ = client;
-/// ```
-///
-/// The span is named after the method (`GET`, or `HTTP` for others) and carries
-/// `http.request.method`, `server.address`, `server.port`, `url.full` (without user information
-/// and query, which may hold secrets), `http.response.status_code`, and `error.type` for 4xx,
-/// 5xx, transport errors and cancellation. It ends when the response body ends.
-#[derive(Debug)]
-#[must_use]
-pub struct TraceClientLayer<T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
-    config: Arc<ClientConfig<T>>,
-    classifier: M,
-}
-
-/// The settings of a [`TraceClientLayer`] and its services.
+/// The settings of a [`TraceClientLayer`](super::TraceClientLayer) and its services.
 #[derive(Debug)]
 pub(crate) struct ClientConfig<T> {
     // Behind its own `Arc` so that setters can copy the rest without a `Clone` tracer.
-    tracer: Arc<T>,
-    protocol: Protocol,
-    destinations: Destinations,
-    grpc: GrpcClient,
+    pub(crate) tracer: Arc<T>,
+    pub(crate) protocol: Protocol,
+    pub(crate) destinations: Destinations,
+    pub(crate) grpc: GrpcClient,
 }
 
 impl<T> Clone for ClientConfig<T> {
@@ -85,10 +48,10 @@ impl<T> Clone for ClientConfig<T> {
 /// What a gRPC client knows of its calls beyond the request: the recognized methods and the
 /// channel's target.
 #[derive(Clone, Debug)]
-struct GrpcClient {
-    methods: Arc<Methods>,
+pub(crate) struct GrpcClient {
+    pub(crate) methods: Arc<Methods>,
     /// `server.address` and `server.port` of the configured target.
-    target: Option<(String, Option<u16>)>,
+    pub(crate) target: Option<(String, Option<u16>)>,
 }
 
 impl Default for GrpcClient {
@@ -103,163 +66,13 @@ impl Default for GrpcClient {
 /// Where the context may go: the trace context (and the correlation ID this layer adds), and
 /// the baggage.
 #[derive(Clone, Debug, Default)]
-struct Destinations {
-    context: PropagateTo,
-    baggage: PropagateTo,
-}
-
-impl<T, M: Clone> Clone for TraceClientLayer<T, M> {
-    fn clone(&self) -> Self {
-        Self {
-            config: Arc::clone(&self.config),
-            classifier: self.classifier.clone(),
-        }
-    }
-}
-
-impl TraceClientLayer {
-    /// The layer with the global tracer provider's tracer (taken now, so install the provider
-    /// before building the layer).
-    pub fn new() -> Self {
-        let scope = opentelemetry::InstrumentationScope::builder(SCOPE)
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build();
-        Self::with_tracer(opentelemetry::global::tracer_with_scope(scope))
-    }
-}
-
-impl TraceClientLayer {
-    /// The layer for HTTP clients, per the OpenTelemetry HTTP conventions: the same as
-    /// [`new`](Self::new), named beside [`new_for_grpc`](TraceClientLayer::new_for_grpc).
-    pub fn new_for_http() -> Self {
-        Self::new()
-    }
-}
-
-impl Default for TraceClientLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TraceClientLayer<BoxedTracer, SharedClassifier<GrpcStatusClassifier>> {
-    /// The layer for gRPC clients (a tonic `Channel`), per the OpenTelemetry RPC conventions
-    /// (semantic-conventions v1.44.0): CLIENT spans named `{rpc.method}` with
-    /// `rpc.system.name="grpc"`, `rpc.method` (`package.Service/Method`), `rpc.status_code`,
-    /// `server.address` and `server.port` (from the request's URI, or the
-    /// [`target`](TraceClientLayer::target) when the URI is path-only, as it is below a tonic
-    /// client built with `new(channel)`), and `error.type` (the status name) when the call
-    /// failed: any code but OK, by [`grpc_client_errors`](crate::classify::grpc_client_errors).
-    /// A response the caller drops before its end is `rpc.status_code="CANCELLED"` with the
-    /// span status unset (the caller's choice, not a failure of the call); a call past its
-    /// `grpc-timeout` is DEADLINE_EXCEEDED, a failure.
-    pub fn new_for_grpc() -> Self {
-        TraceClientLayer::new().grpc()
-    }
-}
-
-impl<T> TraceClientLayer<T> {
-    /// The layer with a given tracer.
-    pub fn with_tracer(tracer: T) -> Self {
-        Self {
-            config: Arc::new(ClientConfig {
-                tracer: Arc::new(tracer),
-                protocol: Protocol::Http,
-                destinations: Destinations::default(),
-                grpc: GrpcClient::default(),
-            }),
-            classifier: StatusInRangeAsFailures::new_for_client_and_server_errors()
-                .into_make_classifier(),
-        }
-    }
-}
-
-impl<T, M> TraceClientLayer<T, M> {
-    fn map(self, f: impl FnOnce(&mut ClientConfig<T>)) -> Self {
-        let mut config = Arc::unwrap_or_clone(self.config);
-        f(&mut config);
-        Self {
-            config: Arc::new(config),
-            classifier: self.classifier,
-        }
-    }
-
-    /// Switches the layer to gRPC (see [`TraceClientLayer::new_for_grpc`]), keeping its tracer.
-    pub fn grpc(self) -> TraceClientLayer<T, SharedClassifier<GrpcStatusClassifier>> {
-        self.map(|c| c.protocol = Protocol::Grpc)
-            .classifier(grpc_client_errors())
-    }
-
-    /// Sets the gRPC target the channel was built for (`inventory.internal:50051`,
-    /// `dns:///inventory.internal:50051`, `http://10.0.0.7:50051`, `unix:///run/app.sock`),
-    /// read as the conventions read gRPC target strings, for `server.address` and
-    /// `server.port` of calls whose URI carries no authority (a tonic `Channel` adds it only
-    /// below this layer). A URI with an authority wins.
-    ///
-    /// Defaults to none: such calls then have no `server.address`.
-    pub fn target(self, target: &str) -> Self {
-        let target = crate::semconv::grpc_target(target);
-        self.map(|c| c.grpc.target = Some(target))
-    }
-
-    /// Sets the gRPC methods recognized (full names `package.Service/Method` or service
-    /// names); others are `rpc.method="_OTHER"` with `rpc.method_original`.
-    ///
-    /// Defaults to every well-formed method the client's stubs call.
-    pub fn recognized_methods<I, N>(self, methods: I) -> Self
-    where
-        I: IntoIterator<Item = N>,
-        N: Into<Box<str>>,
-    {
-        let list: Vec<Box<str>> = methods.into_iter().map(Into::into).collect();
-        self.map(|c| c.grpc.methods = Methods::new(false, Some(&list)))
-    }
-
-    /// Sets the success/failure policy that decides the span status and `error.type`.
-    ///
-    /// Defaults to `StatusInRangeAsFailures` over 400–599, as the semantic conventions have it
-    /// for clients.
-    pub fn classifier<N>(self, classifier: N) -> TraceClientLayer<T, N> {
-        TraceClientLayer {
-            config: self.config,
-            classifier,
-        }
-    }
-
-    /// Sets the destinations that get the trace context (`traceparent`, `tracestate`) and the
-    /// `x-request-id` this layer adds; calls elsewhere still get a CLIENT span, as the root of
-    /// nothing they can see. `baggage` is not covered: restrict it with
-    /// [`baggage_to`](Self::baggage_to). See [`PropagateTo`].
-    ///
-    /// Defaults to [`PropagateTo::all`].
-    pub fn propagate_to(self, destinations: PropagateTo) -> Self {
-        self.map(|c| c.destinations.context = destinations)
-    }
-
-    /// Sets the destinations that get the `baggage` header, which may carry personal data
-    /// (user IDs, tenants): restrict it to your own services when a client also calls third
-    /// parties. See [`PropagateTo`].
-    ///
-    /// Defaults to [`PropagateTo::all`].
-    pub fn baggage_to(self, destinations: PropagateTo) -> Self {
-        self.map(|c| c.destinations.baggage = destinations)
-    }
-}
-
-impl<S, T, M: Clone> Layer<S> for TraceClientLayer<T, M> {
-    type Service = TraceClient<S, T, M>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TraceClient {
-            inner,
-            config: Arc::clone(&self.config),
-            classifier: self.classifier.clone(),
-        }
-    }
+pub(crate) struct Destinations {
+    pub(crate) context: PropagateTo,
+    pub(crate) baggage: PropagateTo,
 }
 
 /// Client middleware that makes a CLIENT span per call and injects the trace context. Made by
-/// [`TraceClientLayer`].
+/// [`TraceClientLayer`](super::TraceClientLayer).
 #[derive(Debug)]
 pub struct TraceClient<S, T = BoxedTracer, M = SharedClassifier<StatusInRangeAsFailures>> {
     inner: S,
@@ -278,6 +91,14 @@ impl<S: Clone, T, M: Clone> Clone for TraceClient<S, T, M> {
 }
 
 impl<S, T, M> TraceClient<S, T, M> {
+    pub(crate) fn new(inner: S, config: Arc<ClientConfig<T>>, classifier: M) -> Self {
+        Self {
+            inner,
+            config,
+            classifier,
+        }
+    }
+
     define_inner_service_accessors!();
 }
 
@@ -290,7 +111,7 @@ where
     M: MakeClassifier,
     M::FailureClass: ErrorType,
 {
-    type Response = Response<super::ResponseBody<ResBody, M::ClassifyEos>>;
+    type Response = Response<crate::trace::ResponseBody<ResBody, M::ClassifyEos>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, M::Classifier>;
 
@@ -480,6 +301,10 @@ mod tests {
 #[cfg(test)]
 mod destination_tests {
     use std::convert::Infallible;
+
+    use tower_layer::Layer;
+
+    use crate::trace::TraceClientLayer;
 
     use opentelemetry::KeyValue;
     use opentelemetry::baggage::BaggageExt;

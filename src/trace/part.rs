@@ -1,6 +1,19 @@
-//! [`HttpSpan`]: the OpenTelemetry span of one HTTP request, server or client, ended exactly
-//! once.
+//! [`TracePart`]: the OpenTelemetry span of one request or call, server or client, started as
+//! it arrives (the server side's [`Begin`] is here) and ended exactly once.
 
+use std::sync::Arc;
+
+use http::Request;
+use opentelemetry::trace::{Link, SpanKind, Tracer};
+use tracing::Level;
+
+use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
+use crate::engine::Begin;
+use crate::propagation::extract;
+use crate::request::{ExcludedPaths, RequestContext};
+use crate::rpc::Methods;
+use crate::semconv::{Protocol, known_method};
+use crate::trust::TrustPolicy;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -9,6 +22,38 @@ use crate::classify::CANCELLED;
 use crate::engine::End;
 use crate::propagation::{InvalidBaggage, InvalidTraceParent, InvalidTraceState};
 use crate::rpc::{Call, Outcome};
+
+/// The settings of a [`TraceLayer`](super::TraceLayer), shared by its services.
+#[derive(Debug)]
+pub(crate) struct Config<T> {
+    // Behind its own `Arc` so that setters can copy the rest of the configuration without
+    // requiring a `Clone` tracer (the global `BoxedTracer` is not).
+    pub(crate) tracer: Arc<T>,
+    pub(crate) trust: TrustPolicy,
+    pub(crate) span_level: Level,
+    pub(crate) scheme: &'static str,
+    pub(crate) protocol: Protocol,
+    pub(crate) excluded: ExcludedPaths,
+    /// Whether server spans carry `url.path`.
+    pub(crate) record_path: bool,
+    /// The gRPC methods this server recognizes.
+    pub(crate) methods: Arc<Methods>,
+}
+
+impl<T> Clone for Config<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tracer: Arc::clone(&self.tracer),
+            trust: self.trust.clone(),
+            span_level: self.span_level,
+            scheme: self.scheme,
+            protocol: self.protocol,
+            excluded: self.excluded.clone(),
+            record_path: self.record_path,
+            methods: Arc::clone(&self.methods),
+        }
+    }
+}
 
 /// The span in its context, ended by the engine exactly once (as cancelled when the request
 /// is dropped first).
@@ -169,5 +214,63 @@ impl crate::engine::Part for TracePart {
         if let Some(span) = &mut self.0 {
             span.finish(end);
         }
+    }
+}
+
+impl<T> Begin for Config<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    type Part = TracePart;
+
+    /// Extracts the caller's context strictly and starts the SERVER span of `request`, as its
+    /// child or linked to it as the trust policy says; nothing for an excluded path.
+    fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> TracePart {
+        if self.excluded.contains(request.uri().path()) {
+            return TracePart(None);
+        }
+        let extracted = extract(request.headers());
+        let (name, attributes, rpc) = match self.protocol {
+            Protocol::Http => {
+                let method = known_method(request.method());
+                (
+                    server_span_name(method, cx.route(request)),
+                    server_request(request, self.scheme, cx, self.record_path),
+                    None,
+                )
+            }
+            Protocol::Grpc => {
+                let call = Call::start(&self.methods, request, cx.start());
+                (
+                    rpc_span_name(call.method_at_start()),
+                    grpc_server_request(request, self.scheme, &call, cx),
+                    Some(call),
+                )
+            }
+        };
+        let mut builder = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes);
+        let parent = if self.trust.trusts(request) {
+            extracted.to_context()
+        } else {
+            if let Some(remote) = extracted.span_context() {
+                builder = builder.with_links(vec![Link::with_context(remote)]);
+            }
+            opentelemetry::Context::new()
+        };
+        let span = self.tracer.build_with_context(builder, &parent);
+        let cx_with_span = parent.with_span(span);
+        cx.started_span(cx_with_span.span().span_context());
+        cx.want_log_span(self.span_level);
+        let refusals = Refusals {
+            traceparent: extracted.traceparent_error().copied(),
+            tracestate: extracted.tracestate_error().copied(),
+            baggage: extracted.baggage_error().copied(),
+        };
+        TracePart(Some(HttpSpan::new(cx_with_span, rpc, Some(refusals))))
     }
 }
