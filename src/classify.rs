@@ -141,9 +141,21 @@ pub use tower_http::classify::GrpcCode;
 /// ```
 /// use tower_telemetry::classify::{GrpcCode, GrpcStatusClassifier};
 ///
+/// use tower_telemetry::classify::{ClassifiedResponse, ClassifyResponse, ErrorType};
+///
 /// // A server that also counts RESOURCE_EXHAUSTED (it sheds load) against its availability.
 /// let policy = GrpcStatusClassifier::for_server().with_failure(GrpcCode::ResourceExhausted);
-/// # let _ = policy;
+/// let answer = |code: &'static str| {
+///     // A trailers-only answer: the status in the head.
+///     let response = http::Response::builder().header("grpc-status", code).body(()).unwrap();
+///     match policy.clone().classify_response(&response) {
+///         ClassifiedResponse::Ready(Err(failure)) => Some(failure.error_type().to_owned()),
+///         _ => None,
+///     }
+/// };
+/// assert_eq!(answer("8").as_deref(), Some("RESOURCE_EXHAUSTED"));
+/// assert_eq!(answer("14").as_deref(), Some("UNAVAILABLE"));
+/// assert_eq!(answer("5"), None, "NOT_FOUND is the caller's business");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrpcStatusClassifier {
@@ -299,11 +311,22 @@ impl ClassifyEos for GrpcStatusEos {
 /// use http::StatusCode;
 /// use tower_telemetry::classify::StatusClassifier;
 ///
+/// use tower_telemetry::classify::{ClassifiedResponse, ClassifyResponse, ErrorType};
+///
 /// // 5xx, and 429 (we shed load), are failures; other 4xx are the client's business.
 /// let policy = StatusClassifier::new(|status: StatusCode| {
 ///     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 /// });
-/// # let _ = policy;
+/// let answer = |status: u16| {
+///     let response = http::Response::builder().status(status).body(()).unwrap();
+///     match policy.clone().classify_response(&response) {
+///         ClassifiedResponse::Ready(Err(failure)) => Some(failure.error_type().to_owned()),
+///         _ => None,
+///     }
+/// };
+/// assert_eq!(answer(429).as_deref(), Some("429"));
+/// assert_eq!(answer(503).as_deref(), Some("503"));
+/// assert_eq!(answer(404), None);
 /// ```
 #[derive(Clone)]
 pub struct StatusClassifier {

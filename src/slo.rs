@@ -75,7 +75,7 @@ pub enum Indicator {
 /// A service level objective over this crate's metrics.
 ///
 /// ```
-/// use tower_telemetry::slo::{Slo, Target};
+/// use tower_telemetry::slo::{RuleGenerator, Slo, Target};
 ///
 /// let login = Slo::availability("auth-login", Target::operation("auth.login"), 0.999)
 ///     .unwrap()
@@ -83,7 +83,9 @@ pub enum Indicator {
 /// let billing = Slo::latency("billing-sync-latency", Target::operation("billing.sync"), 2.5, 0.99)
 ///     .unwrap();
 /// assert!(Slo::latency("too-precise", Target::operation("billing.sync"), 2.0, 0.99).is_err());
-/// # let _ = (login, billing);
+///
+/// let rules = RuleGenerator::new([login, billing]).to_yaml().unwrap();
+/// assert!(rules.contains("record: \"slo:error_ratio:rate5m\""), "{rules}");
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]

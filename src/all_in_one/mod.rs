@@ -8,29 +8,46 @@
 //! wrapper instead of three of each.
 //!
 //! ```
-//! use axum::{Router, routing::get};
+//! use axum::{Router, body::Body, routing::get};
+//! use http::Request;
+//! use tower::ServiceExt;
 //! use tower_telemetry::all_in_one::TelemetryLayer;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "hello" }))
 //!     .layer(TelemetryLayer::new());
-//! # let _ = app;
+//! let request = Request::get("/users/7").header("x-request-id", "req-7").body(Body::empty());
+//! let response = app.oneshot(request.unwrap()).await.unwrap();
+//! assert_eq!(response.headers()["x-request-id"], "req-7");
+//! # }
 //! ```
 //!
 //! Each part is configured with the setters of its own layer:
 //!
 //! ```
+//! use http::{Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_telemetry::all_in_one::TelemetryLayer;
-//! use tower_telemetry::trace::TraceLayer;
 //! use tower_telemetry::trust::TrustPolicy;
-//! use tower_telemetry::{CorrelationLayer, MetricsLayer};
+//! use tower_telemetry::{CorrelationLayer, MetricsLayer, TraceLayer};
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A public endpoint: callers choose neither the correlation ID nor the trace.
 //! let layer = TelemetryLayer::from_layers(
-//!     CorrelationLayer::new().access_log(None),
+//!     CorrelationLayer::new().access_log(None).trust(TrustPolicy::nobody()),
 //!     TraceLayer::new().trust(TrustPolicy::nobody()),
 //!     MetricsLayer::new().max_label_sets(500),
 //! );
-//! # let _ = layer;
+//! let service = ServiceBuilder::new().layer(layer).service_fn(|_: Request<()>| async {
+//!     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+//! });
+//! let request = Request::get("/").header("x-request-id", "chosen-by-caller").body(());
+//! let response = service.oneshot(request.unwrap()).await.unwrap();
+//! assert_ne!(response.headers()["x-request-id"], "chosen-by-caller");
+//! # }
 //! ```
 
 use std::sync::Arc;

@@ -21,19 +21,37 @@ use crate::trust::TrustPolicy;
 /// [module docs](super) for the behaviour in full.
 ///
 /// ```
-/// use std::time::Duration;
-/// use http::HeaderName;
+/// use http::{HeaderName, Request, Response};
+/// use tower::{ServiceBuilder, ServiceExt};
 /// use tower_telemetry::correlation::CorrelationLayer;
 /// use tower_telemetry::trust::TrustPolicy;
 /// use tracing::Level;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let layer = CorrelationLayer::new()
 ///     .header_name(HeaderName::from_static("x-correlation-id"))
 ///     .also_accept(HeaderName::from_static("x-request-id"))
 ///     .max_len(64)
 ///     .trust(TrustPolicy::when(|caller| caller.headers().contains_key("x-internal-hop")))
 ///     .access_log(Some(Level::DEBUG));
-/// # let _ = layer;
+/// let service = ServiceBuilder::new().layer(layer).service_fn(|_: Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let send = |headers: &[(&str, &str)]| {
+///     let mut request = Request::new(());
+///     for (name, value) in headers {
+///         request.headers_mut().insert(*name, value.parse().unwrap());
+///     }
+///     service.clone().oneshot(request)
+/// };
+/// // An internal hop's ID, from the older header name, echoed in the main one.
+/// let inside = send(&[("x-request-id", "order-7"), ("x-internal-hop", "1")]).await.unwrap();
+/// assert_eq!(inside.headers()["x-correlation-id"], "order-7");
+/// // Anyone else's is replaced by a new one.
+/// let outside = send(&[("x-request-id", "order-7")]).await.unwrap();
+/// assert_ne!(outside.headers()["x-correlation-id"], "order-7");
+/// # }
 /// ```
 #[derive(Debug)]
 #[must_use]

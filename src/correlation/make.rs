@@ -14,11 +14,20 @@ use super::CorrelationId;
 ///
 /// static NEXT: AtomicU64 = AtomicU64::new(1);
 ///
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let layer = CorrelationLayer::new().generator(|| {
 ///     let n = NEXT.fetch_add(1, Ordering::Relaxed);
 ///     CorrelationId::new(format!("req-{n}")).expect("digits and a hyphen are allowed")
 /// });
-/// # let _ = layer;
+/// let service = ServiceBuilder::new().layer(layer).service_fn(|_: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// });
+/// let response = service.oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(response.headers()["x-request-id"], "req-1");
+/// # }
 /// ```
 pub trait MakeCorrelationId: Send + Sync + 'static {
     /// Returns a new ID. Called once for each request that needs one.

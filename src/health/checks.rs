@@ -28,11 +28,19 @@ impl Check {
     /// ```
     /// use tower_telemetry::health::Check;
     ///
+    /// use tower_telemetry::health::Health;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let database = Check::new("database", || async {
     ///     // e.g. `pool.get().await?.execute("SELECT 1").await`
-    ///     Ok::<_, std::io::Error>(())
+    ///     Err::<(), _>(std::io::Error::other("connection refused"))
     /// });
-    /// # let _ = database;
+    /// let health = Health::builder().check(database).build();
+    /// let report = health.report().await;
+    /// assert!(!report.ready, "a failing critical check fails readiness");
+    /// assert_eq!(&*report.checks[0].name, "database");
+    /// # }
     /// ```
     pub fn new<F, Fut, E>(name: impl Into<Arc<str>>, check: F) -> Self
     where

@@ -185,12 +185,24 @@ impl<M> Inner<M> {
 /// [module docs](super) for names and labels.
 ///
 /// ```
-/// use axum::{Router, routing::get};
+/// use axum::{Router, body::Body, routing::get};
+/// use http::Request;
+/// use tower::ServiceExt;
 /// use tower_telemetry::MetricsLayer;
 ///
-/// let app: Router = Router::new()
-///     .route("/users/{id}", get(|| async { "ok" }))
-///     .layer(MetricsLayer::new());
+/// let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+/// let handle = recorder.handle();
+/// metrics::with_local_recorder(&recorder, || {
+///     let app: Router = Router::new()
+///         .route("/users/{id}", get(|| async { "ok" }))
+///         .layer(MetricsLayer::new());
+///     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+///     let request = Request::get("/users/7").body(Body::empty()).unwrap();
+///     runtime.block_on(app.oneshot(request)).unwrap();
+/// });
+/// let text = handle.render();
+/// assert!(text.contains(r#"http_route="/users/{id}""#), "{text}");
+/// assert!(text.contains(r#"http_response_status_code="200""#), "{text}");
 /// ```
 #[derive(Debug)]
 #[must_use]
@@ -205,13 +217,28 @@ pub struct MetricsLayer<M = SharedClassifier<ServerErrorsAsFailures>> {
 /// [`target`](Self::target).
 ///
 /// ```
-/// use tower::ServiceBuilder;
+/// use http::{Request, Response, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt};
 /// use tower_telemetry::MetricsClientLayer;
 ///
-/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
-/// let client = ServiceBuilder::new().layer(MetricsClientLayer::new()).service(client);
-/// # let _ = client;
+/// let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+/// let handle = recorder.handle();
+/// metrics::with_local_recorder(&recorder, || {
+///     // Stands in for an HTTP client that gets a 503.
+///     let client = ServiceBuilder::new()
+///         .layer(MetricsClientLayer::new())
+///         .service_fn(|_: Request<()>| async {
+///             let mut response = Response::new(String::new());
+///             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+///             Ok::<_, std::convert::Infallible>(response)
+///         });
+///     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+///     let request = Request::get("http://billing.internal/invoices").body(()).unwrap();
+///     runtime.block_on(client.oneshot(request)).unwrap();
+/// });
+/// let text = handle.render();
+/// assert!(text.contains(r#"server_address="billing.internal""#), "{text}");
+/// assert!(text.contains(r#"error_type="503""#), "{text}");
 /// ```
 #[derive(Debug)]
 #[must_use]

@@ -22,15 +22,37 @@ use crate::trust::TrustPolicy;
 /// layers and the OpenTelemetry API parent on it), records `trace_id` and `span_id` on the
 /// request's log span, and ends the span when the response body ends.
 ///
+/// `TraceLayer::new()` takes the globally installed tracer provider's tracer (install it
+/// first); `with_tracer` takes one from a provider you hold:
+///
 /// ```
-/// use tower_telemetry::trace::TraceLayer;
+/// use http::{Request, Response};
+/// use opentelemetry::trace::TracerProvider as _;
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_telemetry::TraceLayer;
 /// use tower_telemetry::trust::TrustPolicy;
 ///
-/// // Spans through the globally installed tracer provider (install it first).
-/// let layer = TraceLayer::new();
-/// // A public endpoint: callers' contexts become links, not parents.
-/// let public = TraceLayer::new().trust(TrustPolicy::nobody());
-/// # let _ = (layer, public);
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// // A public endpoint: a caller's context becomes a link, not the parent.
+/// let layer = TraceLayer::with_tracer(provider.tracer("doc")).trust(TrustPolicy::nobody());
+/// let service = ServiceBuilder::new().layer(layer).service_fn(|_: Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let request = Request::get("/orders").header("traceparent", caller).body(()).unwrap();
+/// let response = service.oneshot(request).await.unwrap();
+/// // The span ends with the response body.
+/// http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+///
+/// let spans = exporter.get_finished_spans().unwrap();
+/// assert_eq!(spans[0].name, "GET");
+/// assert_ne!(spans[0].span_context.trace_id().to_string(), &caller[3..35], "a new trace");
+/// assert_eq!(spans[0].links.len(), 1, "linked to the caller's span");
+/// # }
 /// ```
 #[derive(Debug)]
 #[must_use]

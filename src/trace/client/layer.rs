@@ -24,16 +24,34 @@ use crate::trust::PropagateTo;
 /// another header name or for IDs on calls made outside requests.
 ///
 /// ```
-/// use tower::ServiceBuilder;
-/// use tower_telemetry::{CorrelationClientLayer, trace::TraceClientLayer};
+/// use http::{Request, Response};
+/// use opentelemetry::trace::TracerProvider as _;
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tower_telemetry::{CorrelationClientLayer, CorrelationId, TraceClientLayer};
 ///
-/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-///     .build_http::<http_body_util::Empty<bytes::Bytes>>();
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let provider = SdkTracerProvider::builder().build();
+/// // Stands in for an HTTP client (hyper-util's, a tonic `Channel`): it answers with the
+/// // headers it was sent.
 /// let client = ServiceBuilder::new()
 ///     .layer(CorrelationClientLayer::new())
-///     .layer(TraceClientLayer::new())
-///     .service(client);
-/// # let _ = client;
+///     .layer(TraceClientLayer::with_tracer(provider.tracer("doc")))
+///     .service_fn(|request: Request<()>| async move {
+///         Ok::<_, std::convert::Infallible>(Response::new(format!(
+///             "{} {}",
+///             request.headers()["traceparent"].to_str().unwrap(),
+///             request.headers()["x-request-id"].to_str().unwrap(),
+///         )))
+///     });
+/// let id: CorrelationId = "req-7".parse().unwrap();
+/// let request = Request::get("http://inventory.internal/items/1").body(()).unwrap();
+/// let sent = id.scope(client.oneshot(request)).await.unwrap().into_body();
+/// let (traceparent, request_id) = sent.split_once(' ').unwrap();
+/// assert!(traceparent.starts_with("00-") && traceparent.len() == 55, "{traceparent}");
+/// assert_eq!(request_id, "req-7");
+/// # }
 /// ```
 ///
 /// The span is named after the method (`GET`, or `HTTP` for others) and carries
