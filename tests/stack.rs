@@ -1,7 +1,9 @@
 //! `TelemetryLayer` behaves exactly like `CorrelationLayer` + `TraceLayer` + `MetricsLayer`
 //! stacked: the same requests, sent by a real hyper client to a real axum server on 127.0.0.1,
 //! give the same response headers, the same spans, the same log lines and the same metrics
-//! through both.
+//! through both: successes, failures (a 500; gRPC statuses in the trailers and in a
+//! trailers-only head), refused inbound headers, a body that breaks part-way, and calls the
+//! client cancels, over HTTP/1.1 and gRPC.
 //!
 //! Each run has its own `tracing` subscriber, tracer provider and metrics recorder, made the
 //! thread's defaults; the server and the client run on the test's current-thread runtime, so
@@ -93,7 +95,17 @@ fn http_app(how: How, tracer: SdkTracer) -> Router {
             "/slow",
             get(|| async { Body::new(SlowBody::new(50, Duration::from_millis(20))) }),
         )
-        .route("/echo", post(|| async { "posted" }));
+        .route("/echo", post(|| async { "posted" }))
+        .route(
+            "/broken",
+            get(|| async {
+                let frames = vec![
+                    Ok(Frame::data(Bytes::from_static(b"part"))),
+                    Err(std::io::Error::other("the disk went away")),
+                ];
+                Body::new(StreamBody::new(tokio_stream::iter(frames)))
+            }),
+        );
     let app = match how {
         How::Stacked | How::StackedUnderCorrelation => app
             .layer(MetricsLayer::new())
@@ -129,10 +141,27 @@ fn grpc_app(how: How, tracer: SdkTracer) -> Router {
                 .unwrap()
         }
     };
+    // A trailers-only answer: the status in the head, no body.
+    let trailers_only = || async {
+        http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "14")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // A server stream the client stops reading.
+    let stream = || async {
+        http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(Body::new(SlowBody::new(50, Duration::from_millis(20))))
+            .unwrap()
+    };
     let app = Router::new()
         .route("/shop.v1.Inventory/Get", post(reply("0")))
         .route("/shop.v1.Inventory/Fail", post(reply("13")))
-        .route("/shop.v1.Inventory/Missing", post(reply("5")));
+        .route("/shop.v1.Inventory/Missing", post(reply("5")))
+        .route("/shop.v1.Inventory/Unavailable", post(trailers_only))
+        .route("/shop.v1.Inventory/Watch", post(stream));
     match how {
         How::Stacked | How::StackedUnderCorrelation => app
             .layer(MetricsLayer::new_for_grpc())
@@ -172,15 +201,27 @@ impl Write for Buffer {
     }
 }
 
-/// Sends the HTTP requests, plus one whose client goes away mid-body, through `how`.
+/// Sends the HTTP requests, plus one whose body fails part-way and one whose client goes away
+/// mid-body, through `how`.
 async fn run_http(how: How) -> Observed {
-    run(how, http_app, true, |addr| async move {
+    run(how, http_app, r#"error_type="cancelled""#, |addr| async move {
         let client = client();
         let mut responses = Vec::new();
         for (path, headers) in REQUESTS {
             let (status, headers, _) = fetch(&client, addr, path, headers).await;
             responses.push((status, headers));
         }
+        // The body fails after its first frame: the client sees the stream cut.
+        let response = client
+            .request(
+                http::Request::get(format!("http://{addr}/broken"))
+                    .body(Empty::<Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        responses.push((response.status(), response.headers().clone()));
+        assert!(response.into_body().collect().await.is_err(), "the body broke");
         // The client reads the head and goes away: the server drops the body part-way.
         let response = client
             .request(
@@ -197,9 +238,10 @@ async fn run_http(how: How) -> Observed {
     .await
 }
 
-/// Sends three gRPC-shaped calls (OK, INTERNAL, NOT_FOUND in the trailers) through `how`.
+/// Sends gRPC-shaped calls through `how`: OK, INTERNAL and NOT_FOUND in the trailers,
+/// UNAVAILABLE in a trailers-only head, and a server stream the client cancels.
 async fn run_grpc(how: How) -> Observed {
-    run(how, grpc_app, false, |addr| async move {
+    run(how, grpc_app, r#"rpc_status_code="CANCELLED""#, |addr| async move {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .http2_only(true)
@@ -224,6 +266,20 @@ async fn run_grpc(how: How) -> Observed {
             );
             responses.push((parts.status, parts.headers));
         }
+        let call = |method: &str| {
+            http::Request::post(format!("http://{addr}/shop.v1.Inventory/{method}"))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(Empty::new())
+                .unwrap()
+        };
+        let response = client.request(call("Unavailable")).await.unwrap();
+        assert_eq!(response.headers()["grpc-status"], "14");
+        responses.push((response.status(), response.headers().clone()));
+        // The client reads the head of the stream and cancels the call.
+        let response = client.request(call("Watch")).await.unwrap();
+        responses.push((response.status(), response.headers().clone()));
+        drop(response);
         responses
     })
     .await
@@ -232,7 +288,7 @@ async fn run_grpc(how: How) -> Observed {
 async fn run<F, Fut>(
     how: How,
     app: fn(How, SdkTracer) -> Router,
-    expect_cancelled: bool,
+    cancelled: &str,
     send: F,
 ) -> Observed
 where
@@ -269,16 +325,20 @@ where
         - 1; // `/livez` gets no span
     // Spans end when the server is done with each body; the last one when it notices the
     // client went away.
-    for _ in 0..200 {
-        if exporter.get_finished_spans().unwrap().len() >= expected_spans
-            && (!expect_cancelled || handle.render().contains("error_type=\"cancelled\""))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    // Let the access log of the last request be written.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Every request writes one access-log line, the cancelled one when the server notices.
+    let access_logs = || {
+        String::from_utf8_lossy(&logs.0.lock().unwrap())
+            .lines()
+            .filter(|line| line.contains(r#""target":"tower_telemetry::access_log""#))
+            .count()
+    };
+    let sent = responses.len();
+    common::until("every span, the cancellation and every access-log line", async || {
+        exporter.get_finished_spans().unwrap().len() >= expected_spans
+            && handle.render().contains(cancelled)
+            && access_logs() >= sent
+    })
+    .await;
 
     let responses = responses
         .into_iter()
@@ -538,7 +598,7 @@ const SECRETS: [&str; 5] = [
 #[tokio::test]
 async fn credentials_in_requests_never_reach_spans_logs_or_metrics() {
     for how in [How::Stacked, How::Fused] {
-        let observed = run(how, http_app, false, |addr| async move {
+        let observed = run(how, http_app, "", |addr| async move {
             let client = client();
             let headers: &[(&str, &[u8])] = &[
                 ("authorization", b"Bearer-s3cr3t-token"),
@@ -593,7 +653,7 @@ fn private_paths_app(how: How, tracer: SdkTracer) -> Router {
 async fn paths_can_be_left_out_when_they_carry_secrets() {
     let mut observed = Vec::new();
     for how in [How::Stacked, How::Fused] {
-        let run = run(how, private_paths_app, false, |addr| async move {
+        let run = run(how, private_paths_app, "", |addr| async move {
             let (status, headers, _) = fetch(&client(), addr, "/reset/p4th-s3cr3t", &[]).await;
             vec![(status, headers)]
         })
