@@ -15,6 +15,10 @@
 //! | [`GrpcStatusClassifier::for_server`] | the gRPC codes the RPC conventions call server errors | gRPC servers |
 //! | [`GrpcStatusClassifier::for_client`] | every gRPC code but OK | gRPC clients |
 //!
+//! [`OperationLayer`](crate::OperationLayer), which wraps any `tower::Service`, takes a
+//! [`ClassifyOutcome`]: [`OnlyErrors`] (the default), the HTTP policies above for services that
+//! answer `http::Response`, or a closure returning a [`Failure`].
+//!
 //! The same policy decides metric outcomes (`MetricsLayer`) and span status (`TraceLayer`). A
 //! service error (the inner service returned `Err`) is always a failure, with the error's type
 //! name as `error.type`; an HTTP response dropped before its end is `error.type="cancelled"`
@@ -30,6 +34,86 @@ pub use tower_http::classify::{
     MakeClassifier, NeverClassifyEos, ServerErrorsAsFailures, ServerErrorsFailureClass,
     SharedClassifier, StatusInRangeAsFailures, StatusInRangeFailureClass,
 };
+
+/// Decides whether a successful outcome of type `R` is a failure: the policy of
+/// [`OperationLayer`](crate::OperationLayer), which wraps any `tower::Service`, not only HTTP.
+///
+/// Implemented by [`OnlyErrors`] (every `Ok` is a success), by the HTTP policies the other
+/// layers use, for `http::Response` outcomes ([`ServerErrorsAsFailures`],
+/// [`StatusInRangeAsFailures`], [`StatusClassifier`]: the same statuses fail an operation as
+/// fail the request's metrics and span), and by closures `Fn(&R) -> Option<Failure>`.
+pub trait ClassifyOutcome<R> {
+    /// `None` for a success, else why it failed.
+    fn classify_outcome(&self, outcome: &R) -> Option<Failure>;
+}
+
+/// Why a successful outcome counts as a failure: its `error.type` label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// An HTTP status, recorded as its three digits.
+    Status(StatusCode),
+    /// A fixed name from a bounded set, such as `timeout` or `rejected`.
+    Named(&'static str),
+}
+
+impl Failure {
+    /// The `error.type` label.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Status(status) => status.as_str(),
+            Self::Named(name) => name,
+        }
+    }
+}
+
+/// Every `Ok` outcome is a success; only `Err` fails (with the error's type name).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OnlyErrors;
+
+impl<R> ClassifyOutcome<R> for OnlyErrors {
+    fn classify_outcome(&self, _outcome: &R) -> Option<Failure> {
+        None
+    }
+}
+
+impl<R, F> ClassifyOutcome<R> for F
+where
+    F: Fn(&R) -> Option<Failure>,
+{
+    fn classify_outcome(&self, outcome: &R) -> Option<Failure> {
+        self(outcome)
+    }
+}
+
+/// A failed status of an HTTP policy, as an operation's failure.
+fn status_failure<C, B>(policy: C, response: &Response<B>) -> Option<Failure>
+where
+    C: ClassifyResponse,
+{
+    match policy.classify_response(response) {
+        ClassifiedResponse::Ready(Err(_)) => Some(Failure::Status(response.status())),
+        ClassifiedResponse::Ready(Ok(())) | ClassifiedResponse::RequiresEos(_) => None,
+    }
+}
+
+impl<B> ClassifyOutcome<Response<B>> for ServerErrorsAsFailures {
+    fn classify_outcome(&self, response: &Response<B>) -> Option<Failure> {
+        status_failure(self.clone(), response)
+    }
+}
+
+impl<B> ClassifyOutcome<Response<B>> for StatusInRangeAsFailures {
+    fn classify_outcome(&self, response: &Response<B>) -> Option<Failure> {
+        status_failure(self.clone(), response)
+    }
+}
+
+impl<B> ClassifyOutcome<Response<B>> for StatusClassifier {
+    fn classify_outcome(&self, response: &Response<B>) -> Option<Failure> {
+        status_failure(self.clone(), response)
+    }
+}
 
 /// The `error.type` label of a failure: a short value from a bounded set.
 pub trait ErrorType {

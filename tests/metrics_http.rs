@@ -16,10 +16,10 @@ use common::prom::{prometheus, samples, value};
 use common::*;
 use http::StatusCode;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_telemetry::classify::{GrpcErrorsAsFailures, StatusClassifier};
-use tower_telemetry::metrics::{
-    Failure, HttpStatuses, MetricsClientLayer, MetricsLayer, OperationLayer,
+use tower_telemetry::classify::{
+    Failure, GrpcErrorsAsFailures, ServerErrorsAsFailures, StatusClassifier,
 };
+use tower_telemetry::metrics::{MetricsClientLayer, MetricsLayer, OperationLayer};
 
 const DURATION: &str = "http_server_request_duration_seconds_count";
 const ACTIVE: &str = "http_server_active_requests";
@@ -327,7 +327,7 @@ async fn named_operations_record_duration_and_outcome() {
     ai.clone().oneshot("").await.unwrap();
     // A route: 5xx fails.
     let login = ServiceBuilder::new()
-        .layer(OperationLayer::new("auth.login").classifier(HttpStatuses))
+        .layer(OperationLayer::new("auth.login").classifier(ServerErrorsAsFailures::new()))
         .service(service_fn(|ok: bool| async move {
             let status = if ok {
                 StatusCode::OK

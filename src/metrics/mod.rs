@@ -13,9 +13,7 @@ pub use self::layer::{
     DEFAULT_EXCLUDED_PATHS, DEFAULT_MAX_LABEL_SETS, DURATION_BUCKETS, MetricsClientLayer,
     MetricsLayer,
 };
-pub use self::operation::{
-    ClassifyOutcome, Failure, HttpStatuses, Operation, OperationFuture, OperationLayer, Results,
-};
+pub use self::operation::{Operation, OperationFuture, OperationLayer};
 pub use self::part::MetricsPart;
 pub use self::record::CANCELLED;
 pub use self::service::{Metrics, ResponseBody, ResponseFuture};

@@ -13,6 +13,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::labels::{LabelSets, Values};
+use crate::classify::{ClassifyOutcome, Failure, OnlyErrors};
 use super::layer::DEFAULT_MAX_LABEL_SETS;
 use super::record::CANCELLED;
 
@@ -42,7 +43,7 @@ const DURATION: &str = crate::semconv::metric::OPERATION_DURATION.name;
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct OperationLayer<C = Results> {
+pub struct OperationLayer<C = OnlyErrors> {
     shared: Arc<OperationShared>,
     classifier: C,
 }
@@ -77,7 +78,7 @@ impl OperationLayer {
                 name: name.into(),
                 durations: LabelSets::new(["operation", "error.type"], DEFAULT_MAX_LABEL_SETS),
             }),
-            classifier: Results,
+            classifier: OnlyErrors,
         }
     }
 }
@@ -85,7 +86,7 @@ impl OperationLayer {
 impl<C> OperationLayer<C> {
     /// Sets which successful responses count as failures, and with which `error.type`.
     ///
-    /// Defaults to [`Results`]: every `Ok` is a success.
+    /// Defaults to [`OnlyErrors`]: every `Ok` is a success.
     pub fn classifier<D>(self, classifier: D) -> OperationLayer<D> {
         OperationLayer {
             shared: self.shared,
@@ -106,66 +107,9 @@ impl<S, C: Clone> Layer<S> for OperationLayer<C> {
     }
 }
 
-/// Why an `Ok` response counts as a failure: its `error.type` label.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Failure {
-    /// An HTTP status, recorded as its three digits.
-    Status(http::StatusCode),
-    /// A fixed name from a bounded set, such as `timeout` or `rejected`.
-    Named(&'static str),
-}
-
-impl Failure {
-    fn as_str(&self) -> &str {
-        match self {
-            Self::Status(status) => status.as_str(),
-            Self::Named(name) => name,
-        }
-    }
-}
-
-/// Decides whether a successful response of type `R` is a failure.
-///
-/// Implemented by [`Results`], [`HttpStatuses`], and closures `Fn(&R) -> Option<Failure>`.
-pub trait ClassifyOutcome<R> {
-    /// `None` for a success, else why it failed.
-    fn classify(&self, response: &R) -> Option<Failure>;
-}
-
-/// Every `Ok` response is a success; only `Err` fails.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Results;
-
-impl<R> ClassifyOutcome<R> for Results {
-    fn classify(&self, _response: &R) -> Option<Failure> {
-        None
-    }
-}
-
-/// For HTTP responses: a 5xx status is a failure (`error.type` is the status).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct HttpStatuses;
-
-impl<B> ClassifyOutcome<http::Response<B>> for HttpStatuses {
-    fn classify(&self, response: &http::Response<B>) -> Option<Failure> {
-        let status = response.status();
-        status.is_server_error().then_some(Failure::Status(status))
-    }
-}
-
-impl<R, F> ClassifyOutcome<R> for F
-where
-    F: Fn(&R) -> Option<Failure>,
-{
-    fn classify(&self, response: &R) -> Option<Failure> {
-        self(response)
-    }
-}
-
 /// Middleware that records a named operation. Made by [`OperationLayer`].
 #[derive(Debug)]
-pub struct Operation<S, C = Results> {
+pub struct Operation<S, C = OnlyErrors> {
     inner: S,
     shared: Arc<OperationShared>,
     classifier: C,
@@ -244,7 +188,7 @@ where
         // drop, which records it as cancelled.
         let error_type = match (&result, this.classifier.as_ref()) {
             (_, None) => return Poll::Ready(result),
-            (Ok(response), Some(classifier)) => classifier.classify(response),
+            (Ok(response), Some(classifier)) => classifier.classify_outcome(response),
             (Err(_), Some(_)) => Some(Failure::Named(std::any::type_name::<E>())),
         };
         *this.classifier = None;
