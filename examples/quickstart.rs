@@ -68,9 +68,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_telemetry::classify::{Failure, ServerErrorsAsFailures};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
-use tower_telemetry::classify::{Failure, ServerErrorsAsFailures};
 use tower_telemetry::setup::{TEXT_CONTENT_TYPE, TelemetryBuilder};
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{OperationLayer, TelemetryLayer};
@@ -178,7 +178,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The login route is also the `auth.login` operation: its success rate is one query.
         .route(
             "/login",
-            post(login).layer(OperationLayer::new("auth.login").classifier(ServerErrorsAsFailures::new())),
+            post(login)
+                .layer(OperationLayer::new("auth.login").classifier(ServerErrorsAsFailures::new())),
         )
         .with_state(state)
         // Everything per request, in one layer: correlation IDs, the request's log span and

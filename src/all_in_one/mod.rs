@@ -253,6 +253,27 @@ mod tests {
     use crate::semconv::Protocol;
 
     #[test]
+    fn the_http_presets_are_the_defaults() {
+        let (_, (trace, metrics)) = &TelemetryLayer::new_for_http().capabilities;
+        assert_eq!(
+            (trace.protocol, metrics.protocol),
+            (Protocol::Http, Protocol::Http)
+        );
+        let trace = crate::TraceLayer::new_for_http();
+        assert_eq!(trace.config.protocol, Protocol::Http);
+        let client = crate::TraceClientLayer::new_for_http();
+        // A setter on a shared layer copies the settings, leaving the other copy alone.
+        let inside = client
+            .clone()
+            .propagate_to(crate::trust::PropagateTo::hosts([".internal"]));
+        assert!(
+            format!("{client:?}").contains("context: PropagateTo::all()"),
+            "{client:?}"
+        );
+        assert!(format!("{inside:?}").contains("internal"), "{inside:?}");
+    }
+
+    #[test]
     fn the_grpc_preset_sets_both_parts_to_grpc() {
         let layer = TelemetryLayer::new_for_grpc();
         let (_, (trace, metrics)) = &layer.capabilities;

@@ -38,18 +38,17 @@ use crate::trust::TrustPolicy;
 /// let service = ServiceBuilder::new().layer(layer).service_fn(|_: Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
 /// });
-/// let send = |headers: &[(&str, &str)]| {
-///     let mut request = Request::new(());
-///     for (name, value) in headers {
-///         request.headers_mut().insert(*name, value.parse().unwrap());
-///     }
-///     service.clone().oneshot(request)
-/// };
 /// // An internal hop's ID, from the older header name, echoed in the main one.
-/// let inside = send(&[("x-request-id", "order-7"), ("x-internal-hop", "1")]).await.unwrap();
+/// let request = Request::get("/")
+///     .header("x-request-id", "order-7")
+///     .header("x-internal-hop", "1")
+///     .body(())
+///     .unwrap();
+/// let inside = service.clone().oneshot(request).await.unwrap();
 /// assert_eq!(inside.headers()["x-correlation-id"], "order-7");
 /// // Anyone else's is replaced by a new one.
-/// let outside = send(&[("x-request-id", "order-7")]).await.unwrap();
+/// let request = Request::get("/").header("x-request-id", "order-7").body(()).unwrap();
+/// let outside = service.oneshot(request).await.unwrap();
 /// assert_ne!(outside.headers()["x-correlation-id"], "order-7");
 /// # }
 /// ```

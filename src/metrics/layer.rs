@@ -514,3 +514,53 @@ impl<S, M: Clone> Layer<S> for MetricsClientLayer<M> {
         self.inner.service(inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::ServerErrorsAsFailures;
+
+    #[test]
+    fn both_layers_take_every_setting_and_rebuild_their_handles() {
+        let server = MetricsLayer::new_for_http()
+            .until_first_byte(true)
+            .scheme("https")
+            .exclude_paths(["/internal"])
+            .recognized_methods(["shop.v1.Inventory"])
+            .max_label_sets(10);
+        let copy = server
+            .clone()
+            .classifier(ServerErrorsAsFailures::make_classifier());
+        let shared = &copy.inner.shared;
+        assert_eq!(shared.side, Side::Server);
+        assert!(shared.until_first_byte);
+        assert_eq!(shared.scheme, "https");
+        assert!(shared.excluded.contains("/internal") && !shared.excluded.contains("/livez"));
+        assert!(format!("{server:?}").starts_with("MetricsLayer"));
+        assert_eq!(MetricsLayer::default().inner.shared.scheme, "http");
+
+        let client = MetricsClientLayer::new_for_http()
+            .until_first_byte(true)
+            .scheme("https")
+            .exclude_paths(["/skip"])
+            .recognized_methods(["shop.v1.Inventory/Get"])
+            .max_label_sets(10)
+            .target("dns:///inventory.internal:50051");
+        let copy = client
+            .clone()
+            .classifier(ServerErrorsAsFailures::make_classifier());
+        let shared = &copy.inner.shared;
+        assert_eq!(shared.side, Side::Client);
+        assert!(shared.until_first_byte && shared.excluded.contains("/skip"));
+        assert_eq!(
+            shared.target.as_ref().map(|(host, port)| (&**host, *port)),
+            Some(("inventory.internal", Some(50051)))
+        );
+        assert_eq!(
+            MetricsClientLayer::default().inner.shared.side,
+            Side::Client
+        );
+        let grpc = MetricsClientLayer::new_for_grpc();
+        assert_eq!(grpc.inner.shared.protocol, Protocol::Grpc);
+    }
+}

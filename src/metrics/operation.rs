@@ -13,9 +13,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::labels::{LabelSets, Values};
-use crate::classify::{ClassifyOutcome, Failure, OnlyErrors};
 use super::layer::DEFAULT_MAX_LABEL_SETS;
 use super::record::CANCELLED;
+use crate::classify::{ClassifyOutcome, Failure, OnlyErrors};
 
 const DURATION: &str = crate::semconv::metric::OPERATION_DURATION.name;
 

@@ -54,6 +54,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_span_opens_at_the_level_asked_for() {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(Level::TRACE)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for level in [
+                Level::ERROR,
+                Level::WARN,
+                Level::INFO,
+                Level::DEBUG,
+                Level::TRACE,
+            ] {
+                let span = open_with(level, Some(&"req-1"), None);
+                assert_eq!(span.metadata().map(|m| *m.level()), Some(level));
+            }
+        });
+    }
+
+    #[test]
     fn a_layer_further_in_records_into_the_span_an_outer_one_opened() {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Arc::clone(&buffer);
