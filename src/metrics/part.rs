@@ -10,7 +10,7 @@ use crate::engine::{self, Begin, End};
 use crate::request::RequestContext;
 use crate::rpc::Call;
 use crate::semconv::Protocol;
-use crate::semconv::known_method;
+use crate::semconv::{known_method, server_of};
 
 impl Begin for Arc<Shared> {
     type Part = MetricsPart;
@@ -46,20 +46,10 @@ pub(crate) fn start<B>(
             // `server.address` and `server.port` are opt-in on server metrics: not recorded.
             server: match shared.side {
                 Side::Server => None,
-                Side::Client => {
-                    let uri = request.uri();
-                    match uri.host() {
-                        Some(host) => Some((
-                            shared.host(host.trim_start_matches('[').trim_end_matches(']')),
-                            uri.port_u16().or(match uri.scheme_str() {
-                                Some("https") => Some(443),
-                                Some("http") => Some(80),
-                                _ => None,
-                            }),
-                        )),
-                        None => shared.target.clone(),
-                    }
-                }
+                Side::Client => match server_of(request.uri()) {
+                    Some((host, port)) => Some((shared.host(host), port)),
+                    None => shared.target.clone(),
+                },
             },
         },
     };

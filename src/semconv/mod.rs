@@ -8,9 +8,9 @@
 
 pub(crate) mod metric;
 
-use http::Method;
 #[cfg(feature = "trace")]
-use http::{HeaderMap, Uri, Version};
+use http::{HeaderMap, Version};
+use http::{Method, Uri};
 
 /// The header (or trailer) carrying a gRPC status, parsed once.
 pub(crate) const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
@@ -111,6 +111,23 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     })
 }
 
+/// The port of `scheme` when a URI names none: 80 for `http`, 443 for `https`.
+fn default_port(scheme: Option<&str>) -> Option<u16> {
+    match scheme {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    }
+}
+
+/// `server.address` and `server.port` of an outbound request's absolute URI: the host without
+/// IPv6 brackets, and the port written, else the scheme's.
+pub(crate) fn server_of(uri: &Uri) -> Option<(&str, Option<u16>)> {
+    let host = uri.host()?;
+    let port = uri.port_u16().or_else(|| default_port(uri.scheme_str()));
+    Some((host.trim_start_matches('[').trim_end_matches(']'), port))
+}
+
 #[cfg(feature = "trace")]
 /// `server.address` and `server.port` of an inbound request: from the URI authority (HTTP/2
 /// `:authority`, absolute-form requests), else from the `Host` header. The port is the explicit
@@ -129,11 +146,7 @@ pub(crate) fn server_address<'a>(
     // any user information is dropped.
     let host_port = raw.rsplit_once('@').map_or(raw, |(_, host_port)| host_port);
     let host = host_port.get(..authority.host().len())?;
-    let port = authority.port_u16().or(match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    });
+    let port = authority.port_u16().or_else(|| default_port(Some(scheme)));
     Some((host.trim_start_matches('[').trim_end_matches(']'), port))
 }
 

@@ -18,7 +18,7 @@ use crate::propagation::inject;
 use crate::request::RequestContext;
 use crate::rpc::{Call, Methods};
 use crate::semconv::Protocol;
-use crate::semconv::known_method;
+use crate::semconv::{known_method, server_of};
 use crate::trace::ResponseFuture;
 use crate::trace::attributes::{push_method, push_rpc, push_server, rpc_span_name};
 use crate::trace::part::{HttpSpan, TracePart};
@@ -199,18 +199,6 @@ where
         }
         TracePart(Some(HttpSpan::new(span_cx, rpc, None)))
     }
-}
-
-/// `server.address` and `server.port` of an absolute URI: the port written, else the
-/// scheme's.
-fn server_of(uri: &Uri) -> Option<(&str, Option<u16>)> {
-    let host = uri.host()?;
-    let port = uri.port_u16().or(match uri.scheme_str() {
-        Some("http") => Some(80),
-        Some("https") => Some(443),
-        _ => None,
-    });
-    Some((host.trim_start_matches('[').trim_end_matches(']'), port))
 }
 
 /// The attributes of a client span known before the call.
