@@ -107,9 +107,9 @@ impl Settings {
         Arc::new(Shared {
             side: self.side,
             protocol: self.protocol,
-            durations: LabelSets::new(duration_labels, self.max_label_sets),
-            active: LabelSets::new(active_labels, self.max_label_sets),
-            hosts: LabelSets::new(["server.address"], self.max_label_sets),
+            durations: LabelSets::new(names.duration, duration_labels, self.max_label_sets),
+            active: LabelSets::new(names.active, active_labels, self.max_label_sets),
+            hosts: LabelSets::local(["server.address"], self.max_label_sets),
             names,
             scheme: self.scheme,
             until_first_byte: self.until_first_byte,
@@ -358,10 +358,13 @@ impl<M> MetricsLayer<M> {
         self.map(|s| s.recognized = Some(list))
     }
 
-    /// Sets the most distinct label sets each metric of this layer registers; the rest share
-    /// one series labelled `otel.metric.overflow="true"`.
+    /// Sets the most distinct label sets each metric of this layer may hold in the process;
+    /// the rest share the overflow series labelled `otel.metric.overflow="true"`, one per
+    /// outcome (`error.type="_OTHER"` for failures, `error.type="cancelled"`, none for
+    /// successes).
     ///
-    /// Defaults to 2,000.
+    /// The cap is per metric name and process-wide: layer values recording into the same
+    /// metric (clones, or layers built separately) share it. Defaults to 2,000.
     pub fn max_label_sets(self, max: usize) -> Self {
         self.map(|s| s.max_label_sets = max)
     }
@@ -480,10 +483,13 @@ impl<M> MetricsClientLayer<M> {
         self.map(|s| s.recognized = Some(list))
     }
 
-    /// Sets the most distinct label sets each metric of this layer registers; the rest share
-    /// one series labelled `otel.metric.overflow="true"`.
+    /// Sets the most distinct label sets each metric of this layer may hold in the process;
+    /// the rest share the overflow series labelled `otel.metric.overflow="true"`, one per
+    /// outcome (`error.type="_OTHER"` for failures, `error.type="cancelled"`, none for
+    /// successes).
     ///
-    /// Defaults to 2,000.
+    /// The cap is per metric name and process-wide: layer values recording into the same
+    /// metric (clones, or layers built separately) share it. Defaults to 2,000.
     pub fn max_label_sets(self, max: usize) -> Self {
         self.map(|s| s.max_label_sets = max)
     }

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::labels::{LabelSets, Values};
+use super::labels::{LabelSets, Outcome, Values};
 use super::layer::DEFAULT_MAX_LABEL_SETS;
 use super::record::CANCELLED;
 use crate::classify::{ClassifyOutcome, Failure, OnlyErrors};
@@ -76,7 +76,11 @@ impl OperationLayer {
         Self {
             shared: Arc::new(OperationShared {
                 name: name.into(),
-                durations: LabelSets::new(["operation", "error.type"], DEFAULT_MAX_LABEL_SETS),
+                durations: LabelSets::new(
+                    DURATION,
+                    ["operation", "error.type"],
+                    DEFAULT_MAX_LABEL_SETS,
+                ),
             }),
             classifier: OnlyErrors,
         }
@@ -214,9 +218,11 @@ fn record(shared: &OperationShared, start: Instant, error_type: Option<&str>) {
     let elapsed = start.elapsed().as_secs_f64();
     shared
         .durations
-        .get(&Values([Some(&shared.name), error_type]), |labels| {
-            ::metrics::histogram!(DURATION, labels)
-        })
+        .get(
+            &Values([Some(&shared.name), error_type]),
+            Outcome::of(error_type),
+            |labels| ::metrics::histogram!(DURATION, labels),
+        )
         .record(elapsed);
 }
 

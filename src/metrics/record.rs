@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ::metrics::{Gauge, Histogram};
 use http::StatusCode;
 
-use super::labels::Values;
+use super::labels::{Outcome, Values};
 use super::shared::Shared;
 use crate::engine::End;
 use crate::request::Route;
@@ -91,7 +91,7 @@ impl Record {
             Subject::Http { method, .. } => Values([Some(*method), Some(shared.scheme)]),
             Subject::Rpc { call, .. } => Values([Some(GRPC), Some(call.method_label())]),
         };
-        let active = shared.active.get(&values, |labels| {
+        let active = shared.active.get(&values, Outcome::Success, |labels| {
             ::metrics::gauge!(shared.names.active, labels)
         });
         active.increment(1.0);
@@ -136,35 +136,41 @@ impl Record {
                     | End::ServiceError(error_type)
                     | End::BodyError(error_type) => Some(error_type),
                 };
-                self.histogram(&Values([
-                    Some(*method),
-                    Some(self.shared.scheme),
-                    target.as_ref().map(RouteOrHost::as_str),
-                    self.status.as_ref().map(StatusCode::as_str),
-                    error_type,
-                    None,
-                ]))
+                self.histogram(
+                    &Values([
+                        Some(*method),
+                        Some(self.shared.scheme),
+                        target.as_ref().map(RouteOrHost::as_str),
+                        self.status.as_ref().map(StatusCode::as_str),
+                        error_type,
+                        None,
+                    ]),
+                    Outcome::of(error_type),
+                )
             }
             Subject::Rpc { call, server } => {
                 let outcome = call.end(end);
                 let port = server.as_ref().and_then(|(_, port)| port.map(Port::new));
-                self.histogram(&Values([
-                    Some(GRPC),
-                    Some(outcome.method),
-                    outcome.status,
-                    outcome.error_type,
-                    server.as_ref().map(|(address, _)| &**address),
-                    port.as_ref().map(Port::as_str),
-                ]))
+                self.histogram(
+                    &Values([
+                        Some(GRPC),
+                        Some(outcome.method),
+                        outcome.status,
+                        outcome.error_type,
+                        server.as_ref().map(|(address, _)| &**address),
+                        port.as_ref().map(Port::as_str),
+                    ]),
+                    Outcome::of(outcome.error_type),
+                )
             }
         };
         histogram.record(elapsed.as_secs_f64());
         self.active.decrement(1.0);
     }
 
-    fn histogram(&self, values: &Values<'_, 6>) -> Histogram {
+    fn histogram(&self, values: &Values<'_, 6>, outcome: Outcome) -> Histogram {
         let shared = &self.shared;
-        shared.durations.get(values, |labels| {
+        shared.durations.get(values, outcome, |labels| {
             ::metrics::histogram!(shared.names.duration, labels)
         })
     }

@@ -70,6 +70,7 @@ impl Shared {
     pub(crate) fn host(&self, host: &str) -> Arc<str> {
         self.hosts.get(
             &super::labels::Values([Some(host)]),
+            super::labels::Outcome::Success,
             |labels| match labels.first() {
                 Some(label) if label.key() != super::labels::OVERFLOW_LABEL => {
                     Arc::from(label.value())
