@@ -45,6 +45,14 @@ where
         )
         .route(&format!("/{prefix}/any"), any(|| async { "any" }))
         .route(
+            &format!("/{prefix}/not-modified"),
+            get(|| async { (StatusCode::NOT_MODIFIED, "a body hyper drops") }),
+        )
+        .route(
+            &format!("/{prefix}/no-content"),
+            get(|| async { (StatusCode::NO_CONTENT, "a body hyper drops") }),
+        )
+        .route(
             &format!("/{prefix}/stream/{{chunks}}"),
             get(|Path(chunks): Path<usize>| async move {
                 Body::new(SlowBody::new(chunks, Duration::from_millis(40)))
@@ -458,6 +466,56 @@ async fn a_scan_of_100000_random_hosts_paths_and_methods_stays_bounded() {
     .unwrap();
     let counted: f64 = client_series.iter().map(|s| s.value).sum::<f64>() + overflow;
     assert_eq!(counted, 100_000.0, "every call is still counted");
+}
+
+/// Responses without content by definition (HEAD, 204, 304), whose bodies hyper drops
+/// unread, are recorded with their own outcome, not as cancelled; a client that hangs up
+/// part-way through a body still is.
+#[tokio::test]
+async fn bodyless_responses_are_not_cancellations() {
+    prometheus();
+    let addr = serve(app("bodyless", MetricsLayer::new())).await;
+    let client = client();
+    for _ in 0..3 {
+        let head = http::Request::head(format!("http://{addr}/bodyless/users/7"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = client.request(head).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-length"], "4");
+    }
+    let (status, _, _) = fetch(&client, addr, "/bodyless/not-modified", &[]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = fetch(&client, addr, "/bodyless/no-content", &[]).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let count = |method, route: &str, status, error| {
+        let route = format!("/bodyless/{route}");
+        value(DURATION, &labels(method, &route, status, error))
+    };
+    until("the three HEAD requests recorded", async || {
+        count("HEAD", "users/{id}", "200", None) == Some(3.0)
+    })
+    .await;
+    assert_eq!(count("HEAD", "users/{id}", "200", Some("cancelled")), None);
+    assert_eq!(count("GET", "not-modified", "304", None), Some(1.0));
+    assert_eq!(count("GET", "no-content", "204", None), Some(1.0));
+
+    // A client that hangs up in the middle of a body is still a cancellation.
+    let request = http::Request::get(format!("http://{addr}/bodyless/stream/1000000"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut body = client.request(request).await.unwrap().into_body();
+    http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(body);
+    drop(client);
+    until("the abandoned stream recorded", async || {
+        count("GET", "stream/{chunks}", "200", Some("cancelled")) == Some(1.0)
+    })
+    .await;
 }
 
 /// A user callback that panics inside the layer (here the classifier, on 404s) fails that

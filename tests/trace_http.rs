@@ -353,8 +353,59 @@ async fn the_span_covers_the_body_and_records_cancellation() {
     drop(client);
     let gone = h.span_of("trace-gone").await;
     assert_eq!(attr(&gone, "error.type"), s("cancelled"));
-    assert_eq!(gone.status, Status::error(""));
+    assert_eq!(
+        gone.status,
+        Status::Unset,
+        "a caller that went away is no error of the server"
+    );
     assert_eq!(attr(&gone, "http.response.status_code"), i(200));
+}
+
+/// hyper drops the body of a HEAD response unread: the request still ends as the response
+/// says, not as cancelled.
+#[tokio::test]
+async fn a_head_request_ends_as_its_response_says() {
+    let h = Harness::new(|l| l).await;
+    let request = http::Request::head(format!("http://{}/users/7", h.addr))
+        .header("x-request-id", "trace-head")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let span = h.span_of("trace-head").await;
+    assert_eq!(attr(&span, "error.type"), None);
+    assert_eq!(span.status, Status::Unset);
+    assert_eq!(attr(&span, "http.request.method"), s("HEAD"));
+}
+
+/// A client that drops a response body it no longer needs: its CLIENT span says cancelled,
+/// with the status unset.
+#[tokio::test]
+async fn a_client_that_drops_the_body_records_a_cancellation_not_an_error() {
+    let h = Harness::new(|l| l).await;
+    let client_spans = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(client_spans.clone())
+        .build();
+    let outbound = ServiceBuilder::new()
+        .layer(TraceClientLayer::with_tracer(provider.tracer("client")))
+        .service(client());
+    let request = http::Request::get(format!("http://{}/stream/1000000", h.addr))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut body = outbound.oneshot(request).await.unwrap().into_body();
+    http_body_util::BodyExt::frame(&mut body)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(body);
+    let spans = client_spans.get_finished_spans().unwrap();
+    let [span] = &spans[..] else {
+        panic!("one CLIENT span, ended when the body was dropped: {spans:?}")
+    };
+    assert_eq!(span.span_kind, opentelemetry::trace::SpanKind::Client);
+    assert_eq!(attr(span, "error.type"), s("cancelled"));
+    assert_eq!(span.status, Status::Unset);
 }
 
 #[tokio::test]

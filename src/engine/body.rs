@@ -15,17 +15,23 @@ pin_project! {
     /// Passes every frame through unchanged and polls the inner body with the request's
     /// context current. At the end of the stream it classifies the trailers when the policy
     /// waits for them (gRPC) and records the outcome; on a body error it records the error's
-    /// type; dropped before the end, it ends the parts as [`End::Cancelled`].
-    pub struct ResponseBody<B, P: Part, V> {
+    /// type; dropped before the end, it ends the parts as [`End::Cancelled`], unless the
+    /// response has no content by definition (the answer to a HEAD, a 1xx, 204 or 304), whose
+    /// body servers drop unread: that ends with the response's own outcome.
+    pub struct ResponseBody<B, P: Part, V: Settle> {
         #[pin]
         inner: B,
         // `None` once the outcome is recorded.
         state: Option<(P, V)>,
+        bodyless: bool,
     }
 
-    impl<B, P: Part, V> PinnedDrop for ResponseBody<B, P, V> {
+    impl<B, P: Part, V: Settle> PinnedDrop for ResponseBody<B, P, V> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some((mut part, _)) = this.project().state.take() {
+            let this = this.project();
+            if *this.bodyless {
+                finish(this.state, None);
+            } else if let Some((mut part, _)) = this.state.take() {
                 part.end(End::Cancelled);
             }
         }
@@ -33,9 +39,14 @@ pin_project! {
 }
 
 impl<B: Body, P: Part, V: Settle> ResponseBody<B, P, V> {
-    /// `state` is `None` only for a response future polled again after it completed.
-    pub(crate) fn new(inner: B, state: Option<(P, V)>) -> Self {
-        let mut body = Self { inner, state };
+    /// `state` is `None` only for a response future polled again after it completed;
+    /// `bodyless` for a response that has no content by definition.
+    pub(crate) fn new(inner: B, state: Option<(P, V)>, bodyless: bool) -> Self {
+        let mut body = Self {
+            inner,
+            state,
+            bodyless,
+        };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
             finish(&mut body.state, None);
@@ -102,7 +113,7 @@ where
     }
 }
 
-impl<B, P: Part, V> std::fmt::Debug for ResponseBody<B, P, V> {
+impl<B, P: Part, V: Settle> std::fmt::Debug for ResponseBody<B, P, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody").finish_non_exhaustive()
     }

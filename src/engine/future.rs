@@ -20,6 +20,8 @@ pin_project! {
         // `None` once the response has been handed on, or the exchange ended.
         part: Option<P>,
         classifier: Option<C>,
+        // The request was a HEAD: its response has no body, whatever the head says.
+        head_request: bool,
     }
 
     impl<F, P: Part, C> PinnedDrop for ResponseFuture<F, P, C> {
@@ -32,11 +34,12 @@ pin_project! {
 }
 
 impl<F, P: Part, C> ResponseFuture<F, P, C> {
-    pub(crate) fn new(inner: F, part: P, classifier: C) -> Self {
+    pub(crate) fn new(inner: F, part: P, classifier: C, head_request: bool) -> Self {
         Self {
             inner,
             part: Some(part),
             classifier: Some(classifier),
+            head_request,
         }
     }
 }
@@ -68,7 +71,14 @@ where
                     _ => None,
                 };
                 let state = this.part.take().zip(settle);
-                Ok(response.map(|body| ResponseBody::new(body, state)))
+                // RFC 9110, 6.4.1: responses to HEAD, 1xx, 204 and 304 have no content, and
+                // servers drop such a body unread.
+                let status = response.status();
+                let bodyless = *this.head_request
+                    || status.is_informational()
+                    || status == http::StatusCode::NO_CONTENT
+                    || status == http::StatusCode::NOT_MODIFIED;
+                Ok(response.map(|body| ResponseBody::new(body, state, bodyless)))
             }
             Err(err) => {
                 if let Some(mut part) = this.part.take() {

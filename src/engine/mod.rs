@@ -258,6 +258,7 @@ where
     K: Begin,
     S: Service<Request<B>>,
 {
+    let head_request = request.method() == http::Method::HEAD;
     let mut cx = RequestContext::new();
     let mut part = capabilities.begin(&mut request, &mut cx);
     let log_span = cx.open_log_span();
@@ -273,7 +274,7 @@ where
         inner
     };
     drop(part.keep_log_span(log_span));
-    ResponseFuture::new(inner, part, classifier)
+    ResponseFuture::new(inner, part, classifier, head_request)
 }
 
 #[cfg(test)]
@@ -363,7 +364,7 @@ mod tests {
             let _entered = part.enter();
             make()
         };
-        ResponseFuture::new(inner, part, Unclassified)
+        ResponseFuture::new(inner, part, Unclassified, false)
     }
 
     async fn run<B: Body<Data = Bytes>>(
@@ -468,6 +469,28 @@ mod tests {
             ["part end Cancelled"],
             "ended once, as cancelled"
         );
+    }
+
+    #[tokio::test]
+    async fn a_bodyless_response_dropped_unread_ends_as_it_says() {
+        let body = || Frames(vec![Ok(Frame::data(Bytes::from_static(b"dropped")))]);
+        for (head_request, status, end) in [
+            (true, 200, "part end Success"),
+            (false, 204, "part end Success"),
+            (false, 304, "part end Success"),
+            (false, 200, "part end Cancelled"),
+        ] {
+            let log = log();
+            let response = Response::builder().status(status).body(body()).unwrap();
+            let future = ResponseFuture::new(
+                std::future::ready(Ok::<_, Infallible>(response)),
+                Recorder::new("part", &log),
+                Unclassified,
+                head_request,
+            );
+            drop(future.await.unwrap());
+            assert_eq!(log.borrow().last().unwrap(), end, "{head_request} {status}");
+        }
     }
 
     #[tokio::test]

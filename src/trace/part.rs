@@ -149,7 +149,11 @@ impl HttpSpan {
             (None, End::Failure(error_type))
             | (None, End::ServiceError(error_type))
             | (None, End::BodyError(error_type)) => self.fail(error_type),
-            (None, End::Cancelled) => self.fail(CANCELLED),
+            // The caller went away: not an error of this side, so the status stays unset.
+            (None, End::Cancelled) => self
+                .cx
+                .span()
+                .set_attribute(KeyValue::new(semconv::ERROR_TYPE, CANCELLED)),
         }
         self.cx.span().end();
     }
