@@ -20,8 +20,9 @@
 //! answer `http::Response`, or a closure returning a [`Failure`].
 //!
 //! The same policy decides metric outcomes (`MetricsLayer`) and span status (`TraceLayer`). A
-//! service error (the inner service returned `Err`) is always a failure, with the error's type
-//! name as `error.type`; an HTTP response dropped before its end is `error.type="cancelled"`
+//! service error (the inner service returned `Err`) is always a failure, named by
+//! [`error_type_of`] (`connect`, `timeout`, an `io::ErrorKind`, the error type's own name,
+//! `_OTHER`; a layer's `error_types` mapping first); an HTTP response dropped before its end is `error.type="cancelled"`
 //! ([`CANCELLED`]). A gRPC call dropped before its end is `rpc.status_code="CANCELLED"`, not a
 //! failure, unless its deadline had passed (DEADLINE_EXCEEDED, a failure).
 
@@ -29,6 +30,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::{Response, StatusCode};
+
+pub use crate::error_type::{ErrorRef, ErrorTypeFn, error_type_of};
 pub use tower_http::classify::{
     ClassifiedResponse, ClassifyEos, ClassifyResponse, GrpcErrorsAsFailures, GrpcFailureClass,
     MakeClassifier, NeverClassifyEos, ServerErrorsAsFailures, ServerErrorsFailureClass,
@@ -67,7 +70,7 @@ impl Failure {
     }
 }
 
-/// Every `Ok` outcome is a success; only `Err` fails (with the error's type name).
+/// Every `Ok` outcome is a success; only `Err` fails (named by [`error_type_of`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OnlyErrors;
 

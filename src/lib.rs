@@ -52,6 +52,8 @@ pub mod health;
 pub mod slo;
 
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
+mod error_type;
+#[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
 mod request;
 #[cfg(any(feature = "trace", feature = "metrics"))]
 mod rpc;

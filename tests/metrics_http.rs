@@ -362,14 +362,14 @@ async fn named_operations_record_duration_and_outcome() {
     );
 
     let count = "operation_duration_seconds_count";
-    let error = std::any::type_name::<&str>();
     assert_eq!(value(count, &[("operation", "billing.sync")]), Some(6.0));
     assert_eq!(
         value(
             count,
-            &[("operation", "billing.sync"), ("error_type", error)]
+            &[("operation", "billing.sync"), ("error_type", "_OTHER")]
         ),
-        Some(2.0)
+        Some(2.0),
+        "a `&str` error is no type name"
     );
     assert_eq!(value(count, &[("operation", "ai.request")]), Some(1.0));
     assert_eq!(
@@ -466,6 +466,72 @@ async fn a_scan_of_100000_random_hosts_paths_and_methods_stays_bounded() {
     .unwrap();
     let counted: f64 = client_series.iter().map(|s| s.value).sum::<f64>() + overflow;
     assert_eq!(counted, 100_000.0, "every call is still counted");
+}
+
+/// `error.type` of failed operations: bounded names for well-known errors, a user type's own
+/// name, `_OTHER` for primitives and standard types, and the user's own mapping first.
+#[tokio::test]
+async fn operation_errors_are_named_by_what_they_are() {
+    #[derive(Debug)]
+    enum LedgerError {
+        Unavailable,
+    }
+    impl std::fmt::Display for LedgerError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("ledger unavailable")
+        }
+    }
+    impl std::error::Error for LedgerError {}
+
+    prometheus();
+    async fn fail<E: 'static>(layer: OperationLayer, error: impl Fn() -> E) {
+        let service = ServiceBuilder::new()
+            .layer(layer)
+            .service(service_fn(|()| std::future::ready(Err::<(), E>(error()))));
+        assert!(service.oneshot(()).await.is_err());
+    }
+    fail(OperationLayer::new("named.io"), || {
+        std::io::Error::from(std::io::ErrorKind::ConnectionRefused)
+    })
+    .await;
+    fail(OperationLayer::new("named.user"), || LedgerError::Unavailable).await;
+    fail(OperationLayer::new("named.string"), || "down".to_owned()).await;
+    fail(OperationLayer::new("named.boxed"), || {
+        Box::<dyn std::error::Error + Send + Sync>::from(LedgerError::Unavailable)
+    })
+    .await;
+    fn ledger(error: &tower_telemetry::classify::ErrorRef<'_>) -> Option<&'static str> {
+        error
+            .downcast_ref::<LedgerError>()
+            .map(|LedgerError::Unavailable| "ledger_unavailable")
+    }
+    fail(OperationLayer::new("named.mapped").error_types(ledger), || {
+        Box::<dyn std::error::Error + Send + Sync>::from(LedgerError::Unavailable)
+    })
+    .await;
+    // tower's timeout, boxed as tower boxes it.
+    let slow = ServiceBuilder::new()
+        .layer(OperationLayer::new("named.timeout"))
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(1)))
+        .service(service_fn(|()| std::future::pending::<Result<(), std::io::Error>>()));
+    assert!(slow.oneshot(()).await.is_err());
+
+    let count = |operation, error_type| {
+        value(
+            "operation_duration_seconds_count",
+            &[("operation", operation), ("error_type", error_type)],
+        )
+    };
+    assert_eq!(count("named.io", "connection_refused"), Some(1.0));
+    assert_eq!(count("named.user", "LedgerError"), Some(1.0));
+    assert_eq!(count("named.string", "_OTHER"), Some(1.0));
+    assert_eq!(
+        count("named.boxed", "_OTHER"),
+        Some(1.0),
+        "a box hides its type"
+    );
+    assert_eq!(count("named.mapped", "ledger_unavailable"), Some(1.0));
+    assert_eq!(count("named.timeout", "timeout"), Some(1.0));
 }
 
 /// Responses without content by definition (HEAD, 204, 304), whose bodies hyper drops

@@ -221,6 +221,7 @@ pub type ResponseBody<B, E> = engine::ResponseBody<B, Parts, crate::classify::Ve
 impl<S, T, M, G, ReqBody, ResBody> Service<Request<ReqBody>> for Telemetry<S, T, M, G>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: 'static,
     ResBody: http_body::Body,
     T: Tracer,
     T::Span: Send + Sync + 'static,

@@ -34,6 +34,7 @@ impl<S, M> Correlation<S, M> {
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Correlation<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: 'static,
     ResBody: http_body::Body,
     M: MakeCorrelationId,
 {

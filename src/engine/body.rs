@@ -8,6 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::{End, Part, Settle};
+use crate::error_type::{ErrorRef, ErrorTypeFn, error_type_of};
 
 pin_project! {
     /// The response body of this crate's layers.
@@ -24,6 +25,7 @@ pin_project! {
         // `None` once the outcome is recorded.
         state: Option<(P, V)>,
         bodyless: bool,
+        error_types: Option<ErrorTypeFn>,
     }
 
     impl<B, P: Part, V: Settle> PinnedDrop for ResponseBody<B, P, V> {
@@ -41,11 +43,17 @@ pin_project! {
 impl<B: Body, P: Part, V: Settle> ResponseBody<B, P, V> {
     /// `state` is `None` only for a response future polled again after it completed;
     /// `bodyless` for a response that has no content by definition.
-    pub(crate) fn new(inner: B, state: Option<(P, V)>, bodyless: bool) -> Self {
+    pub(crate) fn new(
+        inner: B,
+        state: Option<(P, V)>,
+        bodyless: bool,
+        error_types: Option<ErrorTypeFn>,
+    ) -> Self {
         let mut body = Self {
             inner,
             state,
             bodyless,
+            error_types,
         };
         // A body that is already at its end may never be polled by the server.
         if body.inner.is_end_stream() {
@@ -71,6 +79,7 @@ fn finish<P: Part, V: Settle>(state: &mut Option<(P, V)>, trailers: Option<&Head
 impl<B, P, V> Body for ResponseBody<B, P, V>
 where
     B: Body,
+    B::Error: 'static,
     P: Part,
     V: Settle,
 {
@@ -88,9 +97,12 @@ where
         };
         match &frame {
             None => finish(this.state, None),
-            Some(Err(_)) => {
+            Some(Err(err)) => {
                 if let Some((mut part, _)) = this.state.take() {
-                    part.end(End::BodyError(std::any::type_name::<B::Error>()));
+                    part.end(End::BodyError(error_type_of(
+                        &ErrorRef::new(err),
+                        *this.error_types,
+                    )));
                 }
             }
             Some(Ok(frame)) => {

@@ -8,6 +8,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{Classify, End, Part, ResponseBody};
+use crate::error_type::{ErrorRef, ErrorTypeFn, error_type_of};
 
 pin_project! {
     /// The response future of this crate's layers: polls the inner future with the request's
@@ -22,6 +23,7 @@ pin_project! {
         classifier: Option<C>,
         // The request was a HEAD: its response has no body, whatever the head says.
         head_request: bool,
+        error_types: Option<ErrorTypeFn>,
     }
 
     impl<F, P: Part, C> PinnedDrop for ResponseFuture<F, P, C> {
@@ -34,12 +36,20 @@ pin_project! {
 }
 
 impl<F, P: Part, C> ResponseFuture<F, P, C> {
-    pub(crate) fn new(inner: F, part: P, classifier: C, head_request: bool) -> Self {
+    /// `error_types` names the errors of the service and the body before the built-in names.
+    pub(crate) fn new(
+        inner: F,
+        part: P,
+        classifier: C,
+        head_request: bool,
+        error_types: Option<ErrorTypeFn>,
+    ) -> Self {
         Self {
             inner,
             part: Some(part),
             classifier: Some(classifier),
             head_request,
+            error_types,
         }
     }
 }
@@ -48,6 +58,7 @@ impl<F, P, C, B, E> Future for ResponseFuture<F, P, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    E: 'static,
     P: Part,
     C: Classify,
 {
@@ -78,11 +89,13 @@ where
                     || status.is_informational()
                     || status == http::StatusCode::NO_CONTENT
                     || status == http::StatusCode::NOT_MODIFIED;
-                Ok(response.map(|body| ResponseBody::new(body, state, bodyless)))
+                let error_types = *this.error_types;
+                Ok(response.map(|body| ResponseBody::new(body, state, bodyless, error_types)))
             }
             Err(err) => {
                 if let Some(mut part) = this.part.take() {
-                    part.end(End::ServiceError(std::any::type_name::<E>()));
+                    let error_type = error_type_of(&ErrorRef::new(&err), *this.error_types);
+                    part.end(End::ServiceError(error_type));
                 }
                 Err(err)
             }

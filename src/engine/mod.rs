@@ -37,9 +37,10 @@ pub enum End<'a> {
     /// The body reached its end and the classifier called the response a failure; the value
     /// is its bounded `error.type`.
     Failure(&'a str),
-    /// The inner service returned an error (its type name) instead of a response.
+    /// The inner service returned an error instead of a response; the value is its
+    /// `error.type` ([`error_type_of`](crate::classify::error_type_of)).
     ServiceError(&'static str),
-    /// The response body returned an error (its type name) part-way.
+    /// The response body returned an error part-way; the value is its `error.type`.
     BodyError(&'static str),
     /// The response future or body was dropped before the end: the client went away.
     Cancelled,
@@ -82,6 +83,11 @@ pub(crate) trait Begin {
     type Part: Part;
 
     fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Self::Part;
+
+    /// The user's mapping from errors to `error.type`, if the capability has one.
+    fn error_types(&self) -> Option<crate::error_type::ErrorTypeFn> {
+        None
+    }
 }
 
 impl<T: Begin> Begin for std::sync::Arc<T> {
@@ -89,6 +95,10 @@ impl<T: Begin> Begin for std::sync::Arc<T> {
 
     fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> Self::Part {
         (**self).begin(request, cx)
+    }
+
+    fn error_types(&self) -> Option<crate::error_type::ErrorTypeFn> {
+        (**self).error_types()
     }
 }
 
@@ -100,6 +110,10 @@ impl<O: Begin, I: Begin> Begin for (O, I) {
         let outer = self.0.begin(request, cx);
         let inner = self.1.begin(request, cx);
         Layered { outer, inner }
+    }
+
+    fn error_types(&self) -> Option<crate::error_type::ErrorTypeFn> {
+        self.0.error_types().or_else(|| self.1.error_types())
     }
 }
 
@@ -274,7 +288,13 @@ where
         inner
     };
     drop(part.keep_log_span(log_span));
-    ResponseFuture::new(inner, part, classifier, head_request)
+    ResponseFuture::new(
+        inner,
+        part,
+        classifier,
+        head_request,
+        capabilities.error_types(),
+    )
 }
 
 #[cfg(test)]
@@ -364,10 +384,10 @@ mod tests {
             let _entered = part.enter();
             make()
         };
-        ResponseFuture::new(inner, part, Unclassified, false)
+        ResponseFuture::new(inner, part, Unclassified, false, None)
     }
 
-    async fn run<B: Body<Data = Bytes>>(
+    async fn run<B: Body<Data = Bytes, Error: 'static>>(
         log: &Rc<RefCell<Vec<String>>>,
         body: B,
     ) -> Result<Bytes, B::Error> {
@@ -425,7 +445,7 @@ mod tests {
         assert_eq!(run(&log, body).await.unwrap_err(), "broken");
         assert!(
             log.borrow()
-                .contains(&"inner end BodyError(\"&str\")".to_owned()),
+                .contains(&"inner end BodyError(\"_OTHER\")".to_owned()),
             "{:?}",
             log.borrow()
         );
@@ -440,7 +460,7 @@ mod tests {
         assert!(future.await.is_err());
         assert_eq!(
             log.borrow().last().unwrap(),
-            "part end ServiceError(\"core::fmt::Error\")"
+            "part end ServiceError(\"_OTHER\")"
         );
 
         let log = self::log();
@@ -487,6 +507,7 @@ mod tests {
                 Recorder::new("part", &log),
                 Unclassified,
                 head_request,
+                None,
             );
             drop(future.await.unwrap());
             assert_eq!(log.borrow().last().unwrap(), end, "{head_request} {status}");

@@ -7,6 +7,7 @@ use tower_layer::Layer;
 
 use super::labels::LabelSets;
 use super::service::Metrics;
+use crate::error_type::ErrorTypeFn;
 use super::shared::{CLIENT, RPC_CLIENT, RPC_SERVER, SERVER, Shared, Side};
 use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
@@ -42,6 +43,7 @@ struct Settings {
     excluded: ExcludedPaths,
     recognized: Option<Arc<[Box<str>]>>,
     target: Option<(Arc<str>, Option<u16>)>,
+    error_types: Option<ErrorTypeFn>,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             excluded: ExcludedPaths::default(),
             recognized: None,
             target: None,
+            error_types: None,
         }
     }
 
@@ -116,6 +119,7 @@ impl Settings {
             excluded: self.excluded.clone(),
             methods: Methods::new(self.side == Side::Server, self.recognized.as_deref()),
             target: self.target.clone(),
+            error_types: self.error_types,
         })
     }
 }
@@ -369,6 +373,14 @@ impl<M> MetricsLayer<M> {
         self.map(|s| s.max_label_sets = max)
     }
 
+    /// Sets the user's names for the errors of the wrapped service and of response bodies
+    /// (`error.type`), tried before the built-in ones
+    /// ([`error_type_of`](crate::classify::error_type_of) lists them); `None` from the
+    /// function leaves an error to them. A plain function: it costs nothing per request.
+    pub fn error_types(self, error_types: ErrorTypeFn) -> Self {
+        self.map(|s| s.error_types = Some(error_types))
+    }
+
     fn map(self, f: impl FnOnce(&mut Settings)) -> Self {
         Self {
             inner: self.inner.with_settings(f),
@@ -504,6 +516,14 @@ impl<M> MetricsClientLayer<M> {
     pub fn target(self, target: &str) -> Self {
         let (address, port) = crate::semconv::grpc_target(target);
         self.map(|s| s.target = Some((Arc::from(address), port)))
+    }
+
+    /// Sets the user's names for the errors of the wrapped service and of response bodies
+    /// (`error.type`), tried before the built-in ones
+    /// ([`error_type_of`](crate::classify::error_type_of) lists them); `None` from the
+    /// function leaves an error to them. A plain function: it costs nothing per request.
+    pub fn error_types(self, error_types: ErrorTypeFn) -> Self {
+        self.map(|s| s.error_types = Some(error_types))
     }
 
     fn map(self, f: impl FnOnce(&mut Settings)) -> Self {

@@ -16,6 +16,7 @@ use super::labels::{LabelSets, Outcome, Values};
 use super::layer::DEFAULT_MAX_LABEL_SETS;
 use super::record::CANCELLED;
 use crate::classify::{ClassifyOutcome, Failure, OnlyErrors};
+use crate::error_type::{ErrorRef, ErrorTypeFn, error_type_of};
 
 const DURATION: &str = crate::semconv::metric::OPERATION_DURATION.name;
 
@@ -62,6 +63,22 @@ struct OperationShared {
     name: Cow<'static, str>,
     /// `[operation, error.type]`.
     durations: LabelSets<2, Histogram>,
+    /// The user's names for errors, before the built-in ones.
+    error_types: Option<ErrorTypeFn>,
+}
+
+impl OperationShared {
+    fn new(name: Cow<'static, str>, error_types: Option<ErrorTypeFn>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            durations: LabelSets::new(
+                DURATION,
+                ["operation", "error.type"],
+                DEFAULT_MAX_LABEL_SETS,
+            ),
+            error_types,
+        })
+    }
 }
 
 impl OperationLayer {
@@ -74,14 +91,7 @@ impl OperationLayer {
             "Duration of named operations, labelled with their outcome."
         );
         Self {
-            shared: Arc::new(OperationShared {
-                name: name.into(),
-                durations: LabelSets::new(
-                    DURATION,
-                    ["operation", "error.type"],
-                    DEFAULT_MAX_LABEL_SETS,
-                ),
-            }),
+            shared: OperationShared::new(name.into(), None),
             classifier: OnlyErrors,
         }
     }
@@ -95,6 +105,35 @@ impl<C> OperationLayer<C> {
         OperationLayer {
             shared: self.shared,
             classifier,
+        }
+    }
+
+    /// Sets the user's names for the errors the operation returns (`error.type`), tried
+    /// before the built-in ones ([`error_type_of`](crate::classify::error_type_of) lists
+    /// them); `None` from the function leaves an error to them.
+    ///
+    /// ```
+    /// use tower_telemetry::classify::ErrorRef;
+    /// use tower_telemetry::metrics::OperationLayer;
+    ///
+    /// #[derive(Debug)]
+    /// enum LedgerError { Unavailable, Rejected }
+    /// # impl std::fmt::Display for LedgerError {
+    /// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+    /// # }
+    /// impl std::error::Error for LedgerError {}
+    ///
+    /// let layer = OperationLayer::new("billing.sync").error_types(|error: &ErrorRef<'_>| {
+    ///     error.downcast_ref::<LedgerError>().map(|error| match error {
+    ///         LedgerError::Unavailable => "ledger_unavailable",
+    ///         LedgerError::Rejected => "ledger_rejected",
+    ///     })
+    /// });
+    /// ```
+    pub fn error_types(self, error_types: ErrorTypeFn) -> Self {
+        Self {
+            shared: OperationShared::new(self.shared.name.clone(), Some(error_types)),
+            classifier: self.classifier,
         }
     }
 }
@@ -136,6 +175,7 @@ impl<S, C> Operation<S, C> {
 impl<S, C, Req> Service<Req> for Operation<S, C>
 where
     S: Service<Req>,
+    S::Error: 'static,
     C: ClassifyOutcome<S::Response> + Clone,
 {
     type Response = S::Response;
@@ -181,6 +221,7 @@ pin_project! {
 impl<F, C, R, E> Future for OperationFuture<F, C>
 where
     F: Future<Output = Result<R, E>>,
+    E: 'static,
     C: ClassifyOutcome<R>,
 {
     type Output = Result<R, E>;
@@ -193,7 +234,10 @@ where
         let error_type = match (&result, this.classifier.as_ref()) {
             (_, None) => return Poll::Ready(result),
             (Ok(response), Some(classifier)) => classifier.classify_outcome(response),
-            (Err(_), Some(_)) => Some(Failure::Named(std::any::type_name::<E>())),
+            (Err(error), Some(_)) => Some(Failure::Named(error_type_of(
+                &ErrorRef::new(error),
+                this.shared.error_types,
+            ))),
         };
         *this.classifier = None;
         record(

@@ -15,6 +15,10 @@ use crate::semconv::{known_method, server_of};
 impl Begin for Arc<Shared> {
     type Part = MetricsPart;
 
+    fn error_types(&self) -> Option<crate::error_type::ErrorTypeFn> {
+        self.error_types
+    }
+
     /// Starts the record of `request` (in flight +1), or nothing for an excluded path.
     fn begin<B>(&self, request: &mut Request<B>, cx: &mut RequestContext) -> MetricsPart {
         MetricsPart(start(self, request, cx))

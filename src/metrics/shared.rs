@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     /// A gRPC client's configured target: `server.address` and `server.port` of calls whose
     /// URI has no authority.
     pub(crate) target: Option<(Arc<str>, Option<u16>)>,
+    /// The user's names for errors, before the built-in ones.
+    pub(crate) error_types: Option<crate::error_type::ErrorTypeFn>,
 }
 
 impl Shared {

@@ -129,6 +129,7 @@ impl<T> TraceLayer<T> {
                 excluded: ExcludedPaths::default(),
                 record_path: true,
                 methods: Methods::new(true, None),
+                error_types: None,
             }),
             classifier: ServerErrorsAsFailures::make_classifier(),
         }
@@ -229,6 +230,24 @@ impl<T, M> TraceLayer<T, M> {
     /// Defaults to `http`.
     pub fn scheme(self, scheme: &'static str) -> Self {
         self.map(|c| c.scheme = scheme)
+    }
+
+    /// Sets the user's names for the errors of the wrapped service and of response bodies
+    /// (`error.type`), tried before the built-in ones
+    /// ([`error_type_of`](crate::classify::error_type_of) lists them); `None` from the
+    /// function leaves an error to them.
+    ///
+    /// ```
+    /// use tower_telemetry::TraceLayer;
+    /// use tower_telemetry::classify::ErrorRef;
+    ///
+    /// let layer = TraceLayer::new().error_types(|error: &ErrorRef<'_>| {
+    ///     let io = error.downcast_ref::<std::io::Error>()?;
+    ///     (io.kind() == std::io::ErrorKind::StorageFull).then_some("disk_full")
+    /// });
+    /// ```
+    pub fn error_types(self, error_types: crate::classify::ErrorTypeFn) -> Self {
+        self.map(|c| c.error_types = Some(error_types))
     }
 }
 

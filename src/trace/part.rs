@@ -8,6 +8,7 @@ use opentelemetry::trace::{Link, SpanKind, Tracer};
 use tracing::Level;
 
 use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
+use crate::error_type::ErrorTypeFn;
 use crate::engine::Begin;
 use crate::propagation::extract;
 use crate::request::{ExcludedPaths, RequestContext};
@@ -38,6 +39,8 @@ pub(crate) struct Config<T> {
     pub(crate) record_path: bool,
     /// The gRPC methods this server recognizes.
     pub(crate) methods: Arc<Methods>,
+    /// The user's names for errors, before the built-in ones.
+    pub(crate) error_types: Option<ErrorTypeFn>,
 }
 
 impl<T> Clone for Config<T> {
@@ -51,6 +54,7 @@ impl<T> Clone for Config<T> {
             excluded: self.excluded.clone(),
             record_path: self.record_path,
             methods: Arc::clone(&self.methods),
+            error_types: self.error_types,
         }
     }
 }
@@ -227,6 +231,10 @@ where
     T::Span: Send + Sync + 'static,
 {
     type Part = TracePart;
+
+    fn error_types(&self) -> Option<ErrorTypeFn> {
+        self.error_types
+    }
 
     /// Extracts the caller's context strictly and starts the SERVER span of `request`, as its
     /// child or linked to it as the trust policy says; nothing for an excluded path.

@@ -37,6 +37,7 @@ impl<S, T, M> Trace<S, T, M> {
 impl<S, T, M, ReqBody, ResBody> Service<Request<ReqBody>> for Trace<S, T, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: 'static,
     ResBody: http_body::Body,
     T: Tracer,
     T::Span: Send + Sync + 'static,

@@ -53,6 +53,7 @@ impl<S, M> CorrelationClient<S, M> {
 impl<S, M, B> Service<Request<B>> for CorrelationClient<S, M>
 where
     S: Service<Request<B>>,
+    S::Error: 'static,
     M: MakeCorrelationId,
 {
     type Response = S::Response;
