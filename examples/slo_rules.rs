@@ -18,6 +18,10 @@ pub(crate) fn quickstart_slos() -> Result<Vec<Slo>, SloError> {
         // 99.9% of logins succeed (5xx are failures; a wrong password is a success).
         Slo::availability("auth-login", Target::operation("auth.login"), 0.999)?
             .label("team", "identity"),
+        // 99.9% of all HTTP requests succeed, whatever their route (the overflow series past
+        // the label-set cap included).
+        Slo::availability("http-availability", Target::all_routes(), 0.999)?
+            .label("team", "platform"),
         // 99.9% of user reads succeed.
         Slo::availability("users-read", Target::route("/users/{id}"), 0.999)?
             .label("team", "accounts"),
@@ -44,7 +48,10 @@ pub(crate) fn quickstart_slos() -> Result<Vec<Slo>, SloError> {
 
 /// The generator for the quickstart's rules and dashboard, with its runbook links.
 pub(crate) fn quickstart_generator() -> Result<RuleGenerator, SloError> {
+    // Scoped to the quickstart's own series (both scrape jobs of deploy/prometheus), so that
+    // other services in the same Prometheus do not share its error budgets.
     Ok(RuleGenerator::new(quickstart_slos()?)
+        .matcher_regex("job", "quickstart|quickstart-kubernetes")
         .runbook_base("https://runbooks.example.com/quickstart/slo/"))
 }
 

@@ -70,8 +70,8 @@ fn the_generated_rules_pass_promtool_and_its_unit_tests() {
         &["check", "rules", "quickstart.rules.yml"],
         &dir.0,
     );
-    // 5 SLOs, 7 recording rules and 4 alerts each.
-    assert!(checked.contains("SUCCESS: 55 rules found"), "{checked}");
+    // 6 SLOs, 7 recording rules and 4 alerts each.
+    assert!(checked.contains("SUCCESS: 66 rules found"), "{checked}");
     let tested = run(
         "promtool",
         &["test", "rules", "quickstart.test.yml"],
@@ -122,7 +122,14 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
         serde_json::from_str(&generator.grafana_dashboard(slo_rules::DASHBOARD)).unwrap();
     assert_eq!(dashboard["title"], "quickstart");
     let panels = dashboard["panels"].as_array().unwrap();
-    assert_eq!(panels.len(), 6 + 2 * 5, "six RED panels, two per SLO");
+    assert_eq!(panels.len(), 6 + 2 * 6, "six RED panels, two per SLO");
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "job" && v["includeAll"] == true),
+        "a service selector: {variables:?}"
+    );
     assert!(
         panels
             .iter()
@@ -131,6 +138,10 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
 
     let queries = generator.dashboard_queries(slo_rules::DASHBOARD);
     assert!(queries.len() > 20, "{queries:?}");
+    assert!(
+        queries.iter().all(|q| q.contains(r#"job=~"$job""#) || q.starts_with("vector(")),
+        "every panel is scoped to the selected service: {queries:?}"
+    );
     assert_promtool_parses("dashboard", &queries);
 }
 
@@ -274,6 +285,93 @@ tests:
     std::fs::write(dir.0.join("grpc.test.yml"), test).unwrap();
     run("promtool", &["check", "rules", "grpc.rules.yml"], &dir.0);
     run("promtool", &["test", "rules", "grpc.test.yml"], &dir.0);
+}
+
+/// Two services scraped by one Prometheus, each with its own rules for an SLO of the same name
+/// and route: service B failing every request fires B's alerts only, and the recording rules
+/// keep the `job` label. Requests whose client went away count for neither side, and the
+/// all-routes target counts the overflow series.
+#[test]
+fn rules_scoped_by_job_keep_each_services_budget_its_own() {
+    use tower_telemetry::slo::{Slo, Target};
+    let dir = TempDir::new("slo-scoped");
+    let slos = || {
+        [
+            Slo::availability("login", Target::route("/login"), 0.99).unwrap(),
+            Slo::availability("all", Target::all_routes(), 0.99).unwrap(),
+        ]
+    };
+    for job in ["a", "b"] {
+        let rules = RuleGenerator::new(slos()).job(job).to_yaml().unwrap();
+        // Each service's groups need their own names in one Prometheus.
+        let rules = rules.replace("name: \"slo-", &format!("name: \"{job}-slo-"));
+        std::fs::write(dir.0.join(format!("{job}.rules.yml")), rules).unwrap();
+    }
+    let test = r#"rule_files:
+  - a.rules.yml
+  - b.rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # A: 990 good, 5 failed and 1000 cancelled a minute on /login: a 0.5% error ratio, under
+      # the 1% budget (counting the cancelled as failures would make it 50%).
+      - series: 'http_server_request_duration_seconds_count{job="a",http_route="/login",http_response_status_code="200"}'
+        values: '0+990x80'
+      - series: 'http_server_request_duration_seconds_count{job="a",http_route="/login",http_response_status_code="500",error_type="500"}'
+        values: '0+5x80'
+      - series: 'http_server_request_duration_seconds_count{job="a",http_route="/login",http_response_status_code="200",error_type="cancelled"}'
+        values: '0+1000x80'
+      # A's overflow series: 100 successes and 100 failures past the label-set cap.
+      - series: 'http_server_request_duration_seconds_count{job="a",otel_metric_overflow="true"}'
+        values: '0+100x80'
+      - series: 'http_server_request_duration_seconds_count{job="a",otel_metric_overflow="true",error_type="_OTHER"}'
+        values: '0+100x80'
+      # B: every request fails.
+      - series: 'http_server_request_duration_seconds_count{job="b",http_route="/login",http_response_status_code="503",error_type="503"}'
+        values: '0+100x80'
+    promql_expr_test:
+      - expr: 'round(slo:error_ratio:rate5m{slo="login"} * 1000000)'
+        eval_time: 70m
+        exp_samples:
+          - labels: '{job="a",slo="login"}'
+            value: 5025
+          - labels: '{job="b",slo="login"}'
+            value: 1000000
+      # All of A's routes: (5 + 100) failed of (990 + 5 + 100 + 100) counted.
+      - expr: 'round(slo:error_ratio:rate5m{slo="all",job="a"} * 1000000)'
+        eval_time: 70m
+        exp_samples:
+          - labels: '{job="a",slo="all"}'
+            value: 87866
+      - expr: 'count by (job) (ALERTS{alertname="SLOErrorBudgetBurn",alertstate="firing",slo="login"})'
+        eval_time: 70m
+        exp_samples:
+          - labels: '{job="b"}'
+            value: 4
+"#;
+    std::fs::write(dir.0.join("scoped.test.yml"), test).unwrap();
+    run("promtool", &["check", "rules", "a.rules.yml"], &dir.0);
+    run("promtool", &["test", "rules", "scoped.test.yml"], &dir.0);
+
+    let rules = RuleGenerator::new(slos()).job("a").to_yaml().unwrap();
+    assert!(rules.contains(r#"sum by (job) (rate(http_server_request_duration_seconds_count{job=\"a\",http_route=\"/login\",error_type!=\"cancelled\"}[5m]))"#), "{rules}");
+    assert!(rules.contains(r#"slo:error_ratio:rate1h{slo=\"login\",job=\"a\"}"#), "{rules}");
+    for label in ["slo", "le", "9x"] {
+        assert!(
+            RuleGenerator::new(slos()).matcher(label, "x").to_yaml().is_err(),
+            "{label} cannot scope"
+        );
+    }
+    let clash = Slo::availability("x", Target::all_routes(), 0.9)
+        .unwrap()
+        .label("job", "fixed");
+    assert!(RuleGenerator::new([clash]).job("a").to_yaml().is_err());
+    let regex = RuleGenerator::new(slos())
+        .matcher_regex("namespace", "prod|staging")
+        .to_yaml()
+        .unwrap();
+    assert!(regex.contains(r#"namespace=~\"prod|staging\""#), "{regex}");
 }
 
 /// The PromQL of a markdown document: every ```promql block, and with `text_too` every ```text

@@ -9,6 +9,10 @@ impl RuleGenerator {
     /// named operations) and, per SLO, its error ratio against the page and ticket thresholds
     /// and the error budget left over its window. Queries read a Prometheus data source chosen
     /// at import (`${datasource}`) and the recording rules of [`to_yaml`](Self::to_yaml).
+    ///
+    /// A service selector (`$job`, the Prometheus jobs that have this crate's metrics; all by
+    /// default) scopes every panel. Error ratios leave out requests whose client went away
+    /// (`error_type="cancelled"`), as the SLO rules do, and count the overflow series.
     pub fn grafana_dashboard(&self, title: &str) -> String {
         let mut panels = Vec::new();
         let mut y = 0;
@@ -41,23 +45,37 @@ impl RuleGenerator {
             }));
         };
         let http = metric::HTTP_SERVER_DURATION.prometheus;
+        let active = metric::HTTP_SERVER_ACTIVE.prometheus;
+        let operation = metric::OPERATION_DURATION.prometheus;
+        const JOB: &str = "job=~\"$job\"";
+        // Failures, and every request but those whose client went away.
+        const FAILED: &str = "job=~\"$job\",error_type!=\"\",error_type!=\"cancelled\"";
+        const COUNTED: &str = "job=~\"$job\",error_type!=\"cancelled\"";
         panel(
             "Request rate by route",
             "reqps",
             vec![(
-                format!("sum by (http_route) (rate({http}_count[5m]))"),
+                format!("sum by (http_route) (rate({http}_count{{{JOB}}}[5m]))"),
                 "{{http_route}}".into(),
             )],
         );
         panel(
             "Error ratio by route",
             "percentunit",
-            vec![(
-                format!(
-                    "sum by (http_route) (rate({http}_count{{error_type!=\"\"}}[5m])) / sum by (http_route) (rate({http}_count[5m]))"
+            vec![
+                (
+                    format!(
+                        "sum by (http_route) (rate({http}_count{{{FAILED}}}[5m])) / sum by (http_route) (rate({http}_count{{{COUNTED}}}[5m]))"
+                    ),
+                    "{{http_route}}".into(),
                 ),
-                "{{http_route}}".into(),
-            )],
+                (
+                    format!(
+                        "sum(rate({http}_count{{{FAILED}}}[5m])) / sum(rate({http}_count{{{COUNTED}}}[5m]))"
+                    ),
+                    "all requests (overflow included)".into(),
+                ),
+            ],
         );
         panel(
             "Latency by route",
@@ -66,7 +84,7 @@ impl RuleGenerator {
                 .iter()
                 .map(|q| {
                     (
-                        format!("histogram_quantile({q}, sum by (le, http_route) (rate({http}_bucket[5m])))"),
+                        format!("histogram_quantile({q}, sum by (le, http_route) (rate({http}_bucket{{{JOB}}}[5m])))"),
                         format!("p{} {{{{http_route}}}}", q * 100.0),
                     )
                 })
@@ -76,7 +94,7 @@ impl RuleGenerator {
             "Requests in flight",
             "short",
             vec![(
-                "sum by (http_request_method) (http_server_active_requests)".into(),
+                format!("sum by (http_request_method) ({active}{{{JOB}}})"),
                 "{{http_request_method}}".into(),
             )],
         );
@@ -84,9 +102,12 @@ impl RuleGenerator {
             "Named operations: rate and error ratio",
             "short",
             vec![
-                ("sum by (operation) (rate(operation_duration_seconds_count[5m]))".into(), "{{operation}} rate".into()),
                 (
-                    "sum by (operation) (rate(operation_duration_seconds_count{error_type!=\"\"}[5m])) / sum by (operation) (rate(operation_duration_seconds_count[5m]))".into(),
+                    format!("sum by (operation) (rate({operation}_count{{{JOB}}}[5m]))"),
+                    "{{operation}} rate".into(),
+                ),
+                (
+                    format!("sum by (operation) (rate({operation}_count{{{FAILED}}}[5m])) / sum by (operation) (rate({operation}_count{{{COUNTED}}}[5m]))"),
                     "{{operation}} error ratio".into(),
                 ),
             ],
@@ -95,13 +116,13 @@ impl RuleGenerator {
             "Named operations: p99 latency",
             "s",
             vec![(
-                "histogram_quantile(0.99, sum by (le, operation) (rate(operation_duration_seconds_bucket[5m])))".into(),
+                format!("histogram_quantile(0.99, sum by (le, operation) (rate({operation}_bucket{{{JOB}}}[5m])))"),
                 "{{operation}}".into(),
             )],
         );
         for slo in &self.slos {
             let budget = slo.error_budget();
-            let selector = format!("{{slo={}}}", quote(&slo.name));
+            let selector = format!("{{slo={},{JOB}}}", quote(&slo.name));
             let mut targets = vec![
                 (
                     format!("slo:error_ratio:rate5m{selector}"),
@@ -138,6 +159,12 @@ impl RuleGenerator {
                 )],
             );
         }
+        let jobs = format!(
+            "label_values({{__name__=~\"{}_count|{}_count|{}_count\"}}, job)",
+            http,
+            metric::RPC_SERVER_DURATION.prometheus,
+            operation
+        );
         serde_json::json!({
             "title": title,
             "uid": null,
@@ -145,12 +172,27 @@ impl RuleGenerator {
             "time": { "from": "now-6h", "to": "now" },
             "refresh": "30s",
             "tags": ["tower-telemetry", "slo"],
-            "templating": { "list": [{
-                "name": "datasource",
-                "type": "datasource",
-                "query": "prometheus",
-                "label": "Prometheus",
-            }] },
+            "templating": { "list": [
+                {
+                    "name": "datasource",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "label": "Prometheus",
+                },
+                {
+                    "name": "job",
+                    "label": "Service (job)",
+                    "type": "query",
+                    "datasource": { "type": "prometheus", "uid": "${datasource}" },
+                    "definition": jobs,
+                    "query": { "query": jobs, "refId": "jobs" },
+                    "refresh": 2,
+                    "multi": true,
+                    "includeAll": true,
+                    "allValue": ".+",
+                    "current": { "text": "All", "value": "$__all" },
+                },
+            ] },
             "panels": panels,
         })
         .to_string()

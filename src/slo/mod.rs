@@ -14,8 +14,14 @@ pub use crate::semconv::metric::DURATION_BUCKETS;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Target {
-    /// An HTTP route template of `MetricsLayer` (`http.route`).
+    /// An HTTP route template of `MetricsLayer` (`http.route`). Requests whose client went
+    /// away (`error.type="cancelled"`) are neither good nor bad events: they are left out of
+    /// both sides of the ratio, for this target and the two below.
     Route(String),
+    /// Every HTTP request the server's `MetricsLayer` records, whatever its route: unmatched
+    /// requests and the overflow series past the label-set cap included, which no route's SLO
+    /// can see.
+    AllRoutes,
     /// A gRPC method of `MetricsLayer::new_for_grpc` (`rpc.method`, `package.Service/Method`).
     /// Calls their client cancelled (`rpc.status_code="CANCELLED"`) are neither good nor bad
     /// events: they are left out of both sides of the ratio.
@@ -30,6 +36,11 @@ impl Target {
         Self::Route(route.into())
     }
 
+    /// Every HTTP request of the server, the overflow series included.
+    pub fn all_routes() -> Self {
+        Self::AllRoutes
+    }
+
     /// A gRPC method, by its full name: `inventory.v1.Inventory/GetItem`.
     pub fn rpc(method: impl Into<String>) -> Self {
         Self::Rpc(method.into())
@@ -42,10 +53,15 @@ impl Target {
 
     /// The Prometheus histogram (without suffix) and the label matchers selecting the target.
     fn series(&self) -> (&'static str, String) {
+        const NOT_CANCELLED: &str = "error_type!=\"cancelled\"";
         match self {
             Self::Route(route) => (
                 metric::HTTP_SERVER_DURATION.prometheus,
-                format!("http_route={}", quote(route)),
+                format!("http_route={},{NOT_CANCELLED}", quote(route)),
+            ),
+            Self::AllRoutes => (
+                metric::HTTP_SERVER_DURATION.prometheus,
+                NOT_CANCELLED.to_owned(),
             ),
             Self::Rpc(method) => (
                 metric::RPC_SERVER_DURATION.prometheus,
@@ -56,7 +72,7 @@ impl Target {
             ),
             Self::Operation(name) => (
                 metric::OPERATION_DURATION.prometheus,
-                format!("operation={}", quote(name)),
+                format!("operation={},{NOT_CANCELLED}", quote(name)),
             ),
         }
     }
@@ -251,14 +267,36 @@ impl Slo {
         1.0 - self.objective
     }
 
-    /// The PromQL error ratio over `window` (a Prometheus duration such as `5m`).
+    /// The PromQL error ratio over `window` (a Prometheus duration such as `5m`), over every
+    /// series of the target (unscoped: see [`RuleGenerator::job`]).
     pub fn error_ratio(&self, window: &str) -> String {
-        let (metric, selector) = self.target.series();
-        let total = format!("sum(rate({metric}_count{{{selector}}}[{window}]))");
+        self.scoped_error_ratio(window, &[])
+    }
+
+    /// The error ratio over the series the `scope` matchers select, one per value of their
+    /// labels.
+    fn scoped_error_ratio(&self, window: &str, scope: &[Matcher]) -> String {
+        let (metric, target) = self.target.series();
+        let mut selector = String::new();
+        let mut by: Vec<&str> = Vec::new();
+        for matcher in scope {
+            let _ = write!(selector, "{}{}{},", matcher.label, matcher.op, quote(&matcher.value));
+            if !by.contains(&matcher.label.as_str()) {
+                by.push(&matcher.label);
+            }
+        }
+        selector.push_str(&target);
+        let sum = if by.is_empty() {
+            "sum".to_owned()
+        } else {
+            format!("sum by ({}) ", by.join(", "))
+        };
+        let total = format!("{sum}(rate({metric}_count{{{selector}}}[{window}]))");
         match &self.indicator {
-            // `or vector(0)`: with no failure series yet the ratio is 0, not absent.
+            // `or 0 * total`: with no failure series yet the ratio is 0, not absent, and keeps
+            // the scoping labels (`vector(0)` would have none).
             Indicator::Availability => format!(
-                "(sum(rate({metric}_count{{{selector},error_type!=\"\"}}[{window}])) or vector(0)) / {total}"
+                "({sum}(rate({metric}_count{{{selector},error_type!=\"\"}}[{window}])) or 0 * {total}) / {total}"
             ),
             Indicator::Latency { threshold } => {
                 // The exporter writes an integral boundary as `le="5"`, and Prometheus 3 stores
@@ -269,7 +307,7 @@ impl Slo {
                     format!("le=\"{threshold}\"")
                 };
                 format!(
-                    "({total} - sum(rate({metric}_bucket{{{selector},{le}}}[{window}]))) / {total}"
+                    "({total} - {sum}(rate({metric}_bucket{{{selector},{le}}}[{window}]))) / {total}"
                 )
             }
         }
@@ -313,12 +351,28 @@ pub fn default_alerts() -> Vec<BurnAlert> {
 }
 
 /// Writes Prometheus rule files for a set of SLOs.
+///
+/// Scope the rules to the service they belong to with [`job`](Self::job) (and
+/// [`matcher`](Self::matcher), [`matcher_regex`](Self::matcher_regex) for `namespace`,
+/// `service_name` or any other label): every selector then carries the matchers, the recording
+/// rules keep their labels, and each alert reads only its own service's ratios, so that two
+/// services scraped by one Prometheus never share an error budget. Unscoped, the rules count
+/// every series of the metric in the Prometheus.
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct RuleGenerator {
     slos: Vec<Slo>,
     alerts: Vec<BurnAlert>,
     runbook_base: String,
+    scope: Vec<Matcher>,
+}
+
+/// A label matcher scoping the rules: `label="value"` or `label=~"regex"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Matcher {
+    label: String,
+    op: &'static str,
+    value: String,
 }
 
 impl RuleGenerator {
@@ -329,7 +383,34 @@ impl RuleGenerator {
             slos: slos.into_iter().collect(),
             alerts: default_alerts(),
             runbook_base: "https://runbooks.example.com/slo/".to_owned(),
+            scope: Vec::new(),
         }
+    }
+
+    /// Scopes the rules to the Prometheus job of the service: `job="<job>"`.
+    pub fn job(self, job: impl Into<String>) -> Self {
+        self.matcher("job", job)
+    }
+
+    /// Scopes the rules to series whose label `label` is `value`, e.g. `namespace="prod"`.
+    pub fn matcher(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
+        self.scope.push(Matcher {
+            label: label.into(),
+            op: "=",
+            value: value.into(),
+        });
+        self
+    }
+
+    /// Scopes the rules to series whose label `label` matches the regular expression `regex`
+    /// (anchored, as Prometheus anchors it), e.g. `job=~"checkout|checkout-canary"`.
+    pub fn matcher_regex(mut self, label: impl Into<String>, regex: impl Into<String>) -> Self {
+        self.scope.push(Matcher {
+            label: label.into(),
+            op: "=~",
+            value: regex.into(),
+        });
+        self
     }
 
     /// Sets the burn-rate alerts.
@@ -414,7 +495,7 @@ mod tests {
         let availability = Slo::availability("login", Target::route("/login"), 0.999).unwrap();
         assert_eq!(
             availability.error_ratio("5m"),
-            r#"(sum(rate(http_server_request_duration_seconds_count{http_route="/login",error_type!=""}[5m])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{http_route="/login"}[5m]))"#
+            r#"(sum(rate(http_server_request_duration_seconds_count{http_route="/login",error_type!="cancelled",error_type!=""}[5m])) or 0 * sum(rate(http_server_request_duration_seconds_count{http_route="/login",error_type!="cancelled"}[5m]))) / sum(rate(http_server_request_duration_seconds_count{http_route="/login",error_type!="cancelled"}[5m]))"#
         );
         let latency =
             Slo::latency("rpc", Target::rpc("inv.v1.Inventory/GetItem"), 0.25, 0.99).unwrap();

@@ -19,18 +19,28 @@ impl RuleGenerator {
     /// An alert whose factor times the error budget exceeds 1 could never fire (the error
     /// ratio cannot pass 100%): its threshold is lowered to a 100% error ratio, and the alert
     /// carries the label `burn_rate_capped="true"`, so that a total outage still pages.
+    ///
+    /// With a scope ([`job`](Self::job), [`matcher`](Self::matcher)), each recording rule is
+    /// summed by the scoping labels, so it keeps them, and each alert selects its ratios with
+    /// the same matchers: one service's failures never fire another's alerts.
     pub fn to_yaml(&self) -> Result<String, SloError> {
+        let usable = |name: &str| {
+            name.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !["slo", "severity", "window", "burn_rate_capped", "le"].contains(&name)
+        };
+        for matcher in &self.scope {
+            if !usable(&matcher.label) {
+                return Err(SloError::Label(matcher.label.clone()));
+            }
+        }
         let mut out = String::from("groups:\n");
         for slo in &self.slos {
             for name in slo.labels.keys() {
-                let valid = name
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid
-                    || ["slo", "severity", "window", "burn_rate_capped"].contains(&name.as_str())
-                {
+                // A scoping label comes from the series: a fixed value would overwrite it.
+                if !usable(name) || self.scope.iter().any(|m| &m.label == name) {
                     return Err(SloError::Label(name.clone()));
                 }
             }
@@ -56,12 +66,25 @@ impl RuleGenerator {
                     "      - record: {}",
                     quote(&format!("slo:error_ratio:rate{window}"))
                 );
-                let _ = writeln!(out, "        expr: {}", quote(&slo.error_ratio(window)));
+                let _ = writeln!(
+                    out,
+                    "        expr: {}",
+                    quote(&slo.scoped_error_ratio(window, &self.scope))
+                );
                 write_labels(&mut out, "        ", &labels);
             }
 
             let budget = slo.error_budget();
-            let selector = format!("slo={}", quote(&slo.name));
+            let mut selector = format!("slo={}", quote(&slo.name));
+            for matcher in &self.scope {
+                let _ = write!(
+                    selector,
+                    ",{}{}{}",
+                    matcher.label,
+                    matcher.op,
+                    quote(&matcher.value)
+                );
+            }
             for alert in &self.alerts {
                 let capped = alert.factor * budget > 1.0;
                 let factor = if capped { 1.0 / budget } else { alert.factor };
