@@ -317,7 +317,7 @@ async fn billing_sync() {
             let roll = random();
             tokio::time::sleep(Duration::from_millis(50 + roll % 250)).await;
             if roll.is_multiple_of(5) {
-                Err("SIMULATED: the ledger did not answer")
+                Err(LedgerUnavailable)
             } else {
                 Ok(run)
             }
@@ -327,10 +327,23 @@ async fn billing_sync() {
         interval.tick().await;
         match job.clone().oneshot(run).await {
             Ok(_) => tracing::info!(run, "billing sync done"),
-            Err(err) => tracing::warn!(run, error = err, "billing sync failed"),
+            Err(err) => tracing::warn!(run, error = %err, "billing sync failed"),
         }
     }
 }
+
+/// The billing job's failure: a type of its own, so that its `error.type` says what failed
+/// (`LedgerUnavailable`), where a `&str` error would be `_OTHER`.
+#[derive(Debug)]
+struct LedgerUnavailable;
+
+impl std::fmt::Display for LedgerUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SIMULATED: the ledger did not answer")
+    }
+}
+
+impl std::error::Error for LedgerUnavailable {}
 
 /// A small xorshift generator for the simulations; not for anything that matters.
 fn random() -> u64 {

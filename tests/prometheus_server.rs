@@ -20,6 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use common::prom::prometheus;
+use common::prometheus_server::{PrometheusServer, scalar};
 use common::*;
 use http::StatusCode;
 use serde_json::Value;
@@ -29,149 +30,6 @@ use tower_telemetry::MetricsLayer;
 /// below checks both documents still carry them).
 const SUCCESS_RATE: &str = r#"sum(rate(http_server_request_duration_seconds_count{error_type=""}[5m])) / sum(rate(http_server_request_duration_seconds_count[5m]))"#;
 const P50_BY_ROUTE: &str = r#"histogram_quantile(0.5, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[5m])))"#;
-
-/// Samples per duration series over the last minute, the fewest: each scrape adds one.
-const SCRAPES: &str = "min(count_over_time(http_server_request_duration_seconds_count[1m]))";
-
-/// Stops Prometheus and removes its files, however the test ends.
-struct PrometheusServer {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl PrometheusServer {
-    fn start(target: SocketAddr) -> Self {
-        Self::start_with(target, &[])
-    }
-
-    /// Prometheus with extra command-line arguments (feature flags).
-    fn start_with(target: SocketAddr, args: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "tower-telemetry-prometheus-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("prometheus is installed: run the tests with scripts/test, which installs it");
-        Self { child, dir, addr }
-    }
-
-    /// Runs an instant query; `None` until Prometheus answers with a result.
-    async fn query(&self, client: &HttpClient, query: &str) -> Option<Vec<Value>> {
-        self.api(client, "query", query, "").await
-    }
-
-    /// `GET /api/v1/{endpoint}?query=...{more}`: the `data.result` array (or `data`, for the
-    /// endpoints that answer with an array), `None` until Prometheus answers with success.
-    async fn api(
-        &self,
-        client: &HttpClient,
-        endpoint: &str,
-        query: &str,
-        more: &str,
-    ) -> Option<Vec<Value>> {
-        let encoded: String = query
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    char::from(b).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let request = http::Request::get(format!(
-            "http://{}/api/v1/{endpoint}?query={encoded}{more}",
-            self.addr
-        ))
-        .body(http_body_util::Empty::new())
-        .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
-            .await
-            .ok()?
-            .ok()?;
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .ok()?
-            .to_bytes();
-        let json: Value = serde_json::from_slice(&body).ok()?;
-        (json["status"] == "success").then(|| {
-            json["data"]["result"]
-                .as_array()
-                .or_else(|| json["data"].as_array())
-                .cloned()
-                .unwrap_or_default()
-        })
-    }
-
-    /// The fewest samples any of the server's duration series has had in the last minute: how
-    /// many scrapes every series has been through.
-    async fn scrapes(&self, client: &HttpClient) -> f64 {
-        let result = self.wait_for(client, SCRAPES, |r| !r.is_empty()).await;
-        scalar(&result[0])
-    }
-
-    /// Waits (at most 30 s) until every duration series has been scraped `count` times.
-    async fn wait_for_scrapes(&self, client: &HttpClient, count: f64) {
-        self.wait_for(client, SCRAPES, |r| {
-            r.first().is_some_and(|s| scalar(s) >= count)
-        })
-        .await;
-    }
-
-    /// Polls `query` (at most 30 s) until `accept` holds for its result.
-    async fn wait_for(
-        &self,
-        client: &HttpClient,
-        query: &str,
-        accept: impl Fn(&[Value]) -> bool,
-    ) -> Vec<Value> {
-        let mut last = None;
-        for _ in 0..60 {
-            if let Some(result) = self.query(client, query).await {
-                if accept(&result) {
-                    return result;
-                }
-                last = Some(result);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        panic!("{query} never gave the expected result; last: {last:?}");
-    }
-}
 
 #[test]
 fn the_documents_carry_the_queries_tested_here() {
@@ -187,9 +45,6 @@ fn the_documents_carry_the_queries_tested_here() {
     }
 }
 
-fn scalar(sample: &Value) -> f64 {
-    sample["value"][1].as_str().unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_queries_give_the_success_rate_and_latency() {

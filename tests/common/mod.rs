@@ -247,4 +247,5 @@ use std::future::Future as _;
 pub mod otlp;
 pub mod process;
 pub mod prom;
+pub mod prometheus_server;
 pub mod tls;
