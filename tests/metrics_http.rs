@@ -72,6 +72,7 @@ fn labels<'a>(
         ("url_scheme", "http"),
         ("http_route", route),
         ("http_response_status_code", status),
+        ("network_protocol_version", "1.1"),
     ];
     if let Some(error) = error {
         labels.push(("error_type", error));
@@ -128,7 +129,7 @@ async fn server_requests_are_counted_by_route_status_and_outcome() {
         "{text}"
     );
     assert!(
-        text.contains(r#"http_server_request_duration_seconds_bucket{http_request_method="GET",url_scheme="http",http_route="/red/users/{id}",http_response_status_code="200",le="0.005"}"#),
+        text.contains(r#"http_server_request_duration_seconds_bucket{http_request_method="GET",url_scheme="http",http_route="/red/users/{id}",http_response_status_code="200",network_protocol_version="1.1",le="0.005"}"#),
         "conventional buckets: {text}"
     );
 }
@@ -203,6 +204,7 @@ async fn a_client_that_goes_away_is_cancelled_and_the_gauge_returns_to_zero() {
         ("http_route", "/gone/stream/{chunks}"),
         ("http_response_status_code", "200"),
         ("error_type", "cancelled"),
+        ("network_protocol_version", "1.1"),
     ];
     for _ in 0..200 {
         if value(DURATION, &cancelled) == Some(1.0) {
@@ -231,18 +233,34 @@ async fn client_calls_are_recorded_with_the_server_address() {
             .await
             .unwrap();
     }
+    let port: &str = Box::leak(addr.port().to_string().into_boxed_str());
     let client_labels = |status: &'static str, error: Option<&'static str>| {
         let mut labels = vec![
             ("http_request_method", "GET"),
             ("url_scheme", "http"),
             ("server_address", "localhost"),
+            ("server_port", port),
             ("http_response_status_code", status),
+            ("network_protocol_version", "1.1"),
         ];
         labels.extend(error.map(|e| ("error_type", e)));
         labels
     };
     let name = "http_client_request_duration_seconds_count";
     assert_eq!(value(name, &client_labels("200", None)), Some(1.0));
+    assert_eq!(
+        value(
+            "http_client_active_requests",
+            &[
+                ("http_request_method", "GET"),
+                ("url_scheme", "http"),
+                ("server_address", "localhost"),
+                ("server_port", port),
+            ]
+        ),
+        Some(0.0),
+        "the in-flight gauge of a client names its server"
+    );
     assert_eq!(
         value(name, &client_labels("404", Some("404"))),
         Some(1.0),

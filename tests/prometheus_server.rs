@@ -28,7 +28,7 @@ use tower_telemetry::MetricsLayer;
 
 /// The queries of README.md and docs/operations/observability.md, word for word (the first test
 /// below checks both documents still carry them).
-const SUCCESS_RATE: &str = r#"sum(rate(http_server_request_duration_seconds_count{error_type=""}[5m])) / sum(rate(http_server_request_duration_seconds_count[5m]))"#;
+const SUCCESS_RATE: &str = r#"sum(rate(http_server_request_duration_seconds_count{error_type=""}[5m])) / sum(rate(http_server_request_duration_seconds_count{error_type!="cancelled"}[5m]))"#;
 const P50_BY_ROUTE: &str = r#"histogram_quantile(0.5, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[5m])))"#;
 
 #[test]

@@ -75,10 +75,17 @@ impl Settings {
                     },
                     "http.response.status_code",
                     "error.type",
-                    // Not recorded for HTTP yet.
+                    // Clients only: required there, opt-in on servers.
+                    "server.port",
+                    "network.protocol.version",
+                ],
+                [
+                    "http.request.method",
+                    "url.scheme",
+                    // Clients only, as above.
+                    "server.address",
                     "server.port",
                 ],
-                ["http.request.method", "url.scheme"],
             ),
             (Protocol::Grpc, side) => (
                 if side == Side::Server {
@@ -93,8 +100,10 @@ impl Settings {
                     "error.type",
                     "server.address",
                     "server.port",
+                    // Not recorded for gRPC.
+                    "network.protocol.version",
                 ],
-                [rpc::SYSTEM_NAME, rpc::METHOD],
+                [rpc::SYSTEM_NAME, rpc::METHOD, "server.address", "server.port"],
             ),
         };
         let (what, to) = match self.protocol {

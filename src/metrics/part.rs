@@ -35,16 +35,21 @@ pub(crate) fn start<B>(
     }
     let start = cx.start();
     let subject = match shared.protocol {
-        Protocol::Http => Subject::Http {
-            method: known_method(request.method()).unwrap_or(crate::classify::OTHER),
-            target: match shared.side {
-                Side::Server => cx.route(request).cloned().map(RouteOrHost::Route),
-                Side::Client => request
-                    .uri()
-                    .host()
-                    .map(|host| RouteOrHost::Host(shared.host(host))),
-            },
-        },
+        Protocol::Http => {
+            let (target, port) = match shared.side {
+                Side::Server => (cx.route(request).cloned().map(RouteOrHost::Route), None),
+                Side::Client => match server_of(request.uri()) {
+                    Some((host, port)) => (Some(RouteOrHost::Host(shared.host(host))), port),
+                    None => (None, None),
+                },
+            };
+            Subject::Http {
+                method: known_method(request.method()).unwrap_or(crate::classify::OTHER),
+                target,
+                port,
+                version: protocol_version(request.version()),
+            }
+        }
         Protocol::Grpc => Subject::Rpc {
             call: Call::start(&shared.methods, request, start),
             // `server.address` and `server.port` are opt-in on server metrics: not recorded.
@@ -60,6 +65,18 @@ pub(crate) fn start<B>(
     Some(Record::start(Arc::clone(shared), subject, start))
 }
 
+/// `network.protocol.version` of an HTTP version: `1.1`, `2`, ...
+pub(crate) fn protocol_version(version: http::Version) -> Option<&'static str> {
+    Some(match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
 /// The per-request state of [`Metrics`](super::Metrics) inside its
 /// [`ResponseFuture`](super::ResponseFuture) and [`ResponseBody`](super::ResponseBody):
 /// the pending measurement, or nothing for a request the layer does not record.
@@ -73,7 +90,7 @@ impl engine::Part for MetricsPart {
 
     fn head<B>(&mut self, response: &mut Response<B>) {
         if let Some(record) = &mut self.0 {
-            record.head(response.status(), response.headers());
+            record.head(response.status(), response.version(), response.headers());
         }
     }
 

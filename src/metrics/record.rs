@@ -7,7 +7,7 @@ use ::metrics::{Gauge, Histogram};
 use http::StatusCode;
 
 use super::labels::{Outcome, Values};
-use super::shared::Shared;
+use super::shared::{Shared, Side};
 use crate::engine::End;
 use crate::request::Route;
 use crate::rpc::Call;
@@ -29,10 +29,14 @@ pub(crate) struct Record {
 
 /// What the labels describe: an HTTP request, or a gRPC call.
 pub(crate) enum Subject {
-    /// The normalised method and the route (server) or host (client).
+    /// The normalised method, the route (server) or host and port (client), and the protocol
+    /// version (the request's, then the response's on a client, which learns it from the
+    /// connection).
     Http {
         method: &'static str,
         target: Option<RouteOrHost>,
+        port: Option<u16>,
+        version: Option<&'static str>,
     },
     /// The call, and for a client the server it went to (`server.address`, `server.port`).
     Rpc {
@@ -87,13 +91,35 @@ impl RouteOrHost {
 
 impl Record {
     pub(crate) fn start(shared: Arc<Shared>, subject: Subject, start: Instant) -> Self {
-        let values = match &subject {
-            Subject::Http { method, .. } => Values([Some(*method), Some(shared.scheme)]),
-            Subject::Rpc { call, .. } => Values([Some(GRPC), Some(call.method_label())]),
+        let active = match &subject {
+            Subject::Http {
+                method,
+                target,
+                port,
+                ..
+            } => {
+                let port = port.map(Port::new);
+                let host = match target {
+                    Some(RouteOrHost::Host(host)) => Some(&**host),
+                    _ => None,
+                };
+                shared.active.get(
+                    &Values([
+                        Some(*method),
+                        Some(shared.scheme),
+                        host,
+                        port.as_ref().map(Port::as_str),
+                    ]),
+                    Outcome::Success,
+                    |labels| ::metrics::gauge!(shared.names.active, labels),
+                )
+            }
+            Subject::Rpc { call, .. } => shared.active.get(
+                &Values([Some(GRPC), Some(call.method_label()), None, None]),
+                Outcome::Success,
+                |labels| ::metrics::gauge!(shared.names.active, labels),
+            ),
         };
-        let active = shared.active.get(&values, Outcome::Success, |labels| {
-            ::metrics::gauge!(shared.names.active, labels)
-        });
         active.increment(1.0);
         Self {
             shared,
@@ -106,10 +132,20 @@ impl Record {
     }
 
     /// The response head arrived.
-    pub(crate) fn head(&mut self, status: StatusCode, headers: &http::HeaderMap) {
+    pub(crate) fn head(
+        &mut self,
+        status: StatusCode,
+        response_version: http::Version,
+        headers: &http::HeaderMap,
+    ) {
         self.status = Some(status);
-        if let Subject::Rpc { call, .. } = &mut self.subject {
-            call.head(status, headers);
+        match &mut self.subject {
+            Subject::Rpc { call, .. } => call.head(status, headers),
+            // A client learns the version the connection speaks from the response.
+            Subject::Http { version, .. } if self.shared.side == Side::Client => {
+                *version = super::part::protocol_version(response_version).or(*version);
+            }
+            Subject::Http { .. } => {}
         }
         if self.shared.until_first_byte {
             self.first_byte = Some(self.start.elapsed());
@@ -128,7 +164,12 @@ impl Record {
     pub(crate) fn finish(&mut self, end: End<'_>) {
         let elapsed = self.first_byte.unwrap_or_else(|| self.start.elapsed());
         let histogram: Histogram = match &self.subject {
-            Subject::Http { method, target } => {
+            Subject::Http {
+                method,
+                target,
+                port,
+                version,
+            } => {
                 let error_type = match end {
                     End::Cancelled => Some(CANCELLED),
                     End::Success => None,
@@ -136,6 +177,7 @@ impl Record {
                     | End::ServiceError(error_type)
                     | End::BodyError(error_type) => Some(error_type),
                 };
+                let port = port.map(Port::new);
                 self.histogram(
                     &Values([
                         Some(*method),
@@ -143,7 +185,8 @@ impl Record {
                         target.as_ref().map(RouteOrHost::as_str),
                         self.status.as_ref().map(StatusCode::as_str),
                         error_type,
-                        None,
+                        port.as_ref().map(Port::as_str),
+                        *version,
                     ]),
                     Outcome::of(error_type),
                 )
@@ -159,6 +202,7 @@ impl Record {
                         outcome.error_type,
                         server.as_ref().map(|(address, _)| &**address),
                         port.as_ref().map(Port::as_str),
+                        None,
                     ]),
                     Outcome::of(outcome.error_type),
                 )
@@ -168,7 +212,7 @@ impl Record {
         self.active.decrement(1.0);
     }
 
-    fn histogram(&self, values: &Values<'_, 6>, outcome: Outcome) -> Histogram {
+    fn histogram(&self, values: &Values<'_, 7>, outcome: Outcome) -> Histogram {
         let shared = &self.shared;
         shared.durations.get(values, outcome, |labels| {
             ::metrics::histogram!(shared.names.duration, labels)

@@ -50,12 +50,13 @@ pub(crate) struct Shared {
     pub(crate) until_first_byte: bool,
     /// Request paths recorded by nothing.
     pub(crate) excluded: ExcludedPaths,
-    /// HTTP: `[method, scheme, route or host, status, error.type, -]`; gRPC:
-    /// `[rpc.system.name, rpc.method, rpc.status_code, error.type, server.address,
-    /// server.port]`.
-    pub(crate) durations: LabelSets<6, Histogram>,
-    /// HTTP: `[method, scheme]`; gRPC: `[rpc.system.name, rpc.method]`.
-    pub(crate) active: LabelSets<2, Gauge>,
+    /// HTTP: `[method, scheme, route or server.address, status, error.type, server.port
+    /// (clients), network.protocol.version]`; gRPC: `[rpc.system.name, rpc.method,
+    /// rpc.status_code, error.type, server.address, server.port, -]`.
+    pub(crate) durations: LabelSets<7, Histogram>,
+    /// HTTP: `[method, scheme, server.address, server.port]` (the last two for clients);
+    /// gRPC: `[rpc.system.name, rpc.method, -, -]`.
+    pub(crate) active: LabelSets<4, Gauge>,
     /// Client hosts seen so far, so that a request for a known host copies nothing.
     pub(crate) hosts: LabelSets<1, Arc<str>>,
     /// The gRPC methods recognized.
