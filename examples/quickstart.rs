@@ -33,9 +33,9 @@
 //!   whether or not a collector is configured; send a `traceparent` header and the trace ID is
 //!   yours;
 //! - `/users/{id}/summary` calls this service's own `/users/{id}` over HTTP through
-//!   `CorrelationClientLayer` and `TraceClientLayer`: both requests log the same
-//!   `correlation_id` and `trace_id`, and with a collector the trace shows server, client and
-//!   server spans;
+//!   `CorrelationClientLayer`, `TraceClientLayer` and `MetricsClientLayer`: both requests log
+//!   the same `correlation_id` and `trace_id`, with a collector the trace shows server, client
+//!   and server spans, and `/metrics` has `http_client_request_duration_seconds` by server;
 //! - `GET /metrics` on `METRICS_ADDR` (default 127.0.0.1:9464): `http_server_request_duration_seconds`
 //!   by route, status and `error_type`, `http_server_active_requests`, and
 //!   `operation_duration_seconds` for three named operations: `auth.login` (the login route),
@@ -68,17 +68,24 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_telemetry::classify::{Failure, ServerErrorsAsFailures};
+use tower_telemetry::classify::{
+    Failure, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
+};
 use tower_telemetry::correlation::{CorrelationClient, CorrelationClientLayer, CorrelationId};
 use tower_telemetry::health::{Check, Health, HealthLayer, Shutdown};
+use tower_telemetry::metrics::{Metrics, MetricsClientLayer};
 use tower_telemetry::setup::{TEXT_CONTENT_TYPE, TelemetryBuilder};
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{OperationLayer, TelemetryLayer};
 use tracing::Instrument;
 
 /// The HTTP client for outbound calls: hyper-util's client, sending the correlation ID and the
-/// trace context.
-type HttpClient = CorrelationClient<TraceClient<Client<HttpConnector, Empty<Bytes>>>>;
+/// trace context, and recording `http.client.*` metrics per server.
+type HttpClient = CorrelationClient<
+    TraceClient<
+        Metrics<Client<HttpConnector, Empty<Bytes>>, SharedClassifier<StatusInRangeAsFailures>>,
+    >,
+>;
 
 #[derive(Clone)]
 struct AppState {
@@ -131,6 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = ServiceBuilder::new()
         .layer(CorrelationClientLayer::new())
         .layer(TraceClientLayer::new())
+        .layer(MetricsClientLayer::new())
         .service(Client::builder(TokioExecutor::new()).build_http());
     let state = AppState {
         client,

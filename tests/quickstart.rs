@@ -142,7 +142,16 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
 
     // The metrics endpoint has the request and passes promtool's checks.
     assert!(
-        metrics.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/users/{id}/summary",http_response_status_code="200"} 1"#),
+        metrics.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",url_scheme="http",http_route="/users/{id}/summary",http_response_status_code="200",network_protocol_version="1.1"} 1"#),
+        "{metrics}"
+    );
+    // The outbound call of `/users/{id}/summary` went through the client metrics layer.
+    assert!(
+        metrics.contains(r#"http_client_request_duration_seconds_count{http_request_method="GET",url_scheme="http",server_address="127.0.0.1","#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE http_client_active_requests gauge"),
         "{metrics}"
     );
     assert!(
