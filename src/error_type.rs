@@ -194,7 +194,7 @@ mod known {
     fn hyper_name(error: &hyper::Error) -> &'static str {
         if error.is_timeout() {
             "timeout"
-        } else if error.is_parse() || error.is_parse_status() || error.is_parse_too_large() {
+        } else if error.is_parse() || error.is_parse_status() {
             "parse"
         } else if error.is_incomplete_message() {
             "incomplete_message"
@@ -267,7 +267,11 @@ fn own_name(type_name: &'static str) -> &'static str {
     let std = ["core::", "alloc::", "std::"]
         .iter()
         .any(|prefix| path.starts_with(prefix));
-    if std || !path.contains("::") || path.starts_with(['&', '*', '(', '[']) || path.starts_with("dyn ") {
+    if std
+        || !path.contains("::")
+        || path.starts_with(['&', '*', '(', '['])
+        || path.starts_with("dyn ")
+    {
         return OTHER;
     }
     match path.rsplit("::").next() {
@@ -326,12 +330,20 @@ mod tests {
         let send: Box<dyn Error + Send> = Box::new(Io::from(ErrorKind::ConnectionReset));
         assert_eq!(name(&send), "connection_reset");
         let plain: Box<dyn Error> = Box::new(Ledger("x"));
-        assert_eq!(ErrorRef::new(&plain).downcast_ref::<Ledger<&str>>().map(|l| l.0), Some("x"));
+        assert_eq!(
+            ErrorRef::new(&plain)
+                .downcast_ref::<Ledger<&str>>()
+                .map(|l| l.0),
+            Some("x")
+        );
         assert_eq!(name(&plain), "_OTHER", "the box hides the type's name");
         #[cfg(feature = "tonic")]
         assert_eq!(name(&tonic::Status::unavailable("down")), "UNAVAILABLE");
         let error = ErrorRef::new(&plain);
-        assert_eq!(error.type_name(), "alloc::boxed::Box<dyn core::error::Error>");
+        assert_eq!(
+            error.type_name(),
+            "alloc::boxed::Box<dyn core::error::Error>"
+        );
         assert!(format!("{error:?}").contains("Box"));
     }
 
@@ -368,6 +380,9 @@ mod tests {
         }
         let io = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert_eq!(error_type_of(&ErrorRef::new(&io), Some(custom)), "disk");
-        assert_eq!(error_type_of(&ErrorRef::new(&Ledger(1)), Some(custom)), "Ledger");
+        assert_eq!(
+            error_type_of(&ErrorRef::new(&Ledger(1)), Some(custom)),
+            "Ledger"
+        );
     }
 }

@@ -52,6 +52,11 @@ pub mod health;
 pub mod slo;
 
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
+// Public through `classify`, which the correlation feature alone does not build.
+#[cfg_attr(
+    not(any(feature = "trace", feature = "metrics")),
+    allow(dead_code, unreachable_pub)
+)]
 mod error_type;
 #[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
 mod request;

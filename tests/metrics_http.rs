@@ -517,7 +517,10 @@ async fn operation_errors_are_named_by_what_they_are() {
         std::io::Error::from(std::io::ErrorKind::ConnectionRefused)
     })
     .await;
-    fail(OperationLayer::new("named.user"), || LedgerError::Unavailable).await;
+    fail(OperationLayer::new("named.user"), || {
+        LedgerError::Unavailable
+    })
+    .await;
     fail(OperationLayer::new("named.string"), || "down".to_owned()).await;
     fail(OperationLayer::new("named.boxed"), || {
         Box::<dyn std::error::Error + Send + Sync>::from(LedgerError::Unavailable)
@@ -528,15 +531,18 @@ async fn operation_errors_are_named_by_what_they_are() {
             .downcast_ref::<LedgerError>()
             .map(|LedgerError::Unavailable| "ledger_unavailable")
     }
-    fail(OperationLayer::new("named.mapped").error_types(ledger), || {
-        Box::<dyn std::error::Error + Send + Sync>::from(LedgerError::Unavailable)
-    })
+    fail(
+        OperationLayer::new("named.mapped").error_types(ledger),
+        || Box::<dyn std::error::Error + Send + Sync>::from(LedgerError::Unavailable),
+    )
     .await;
     // tower's timeout, boxed as tower boxes it.
     let slow = ServiceBuilder::new()
         .layer(OperationLayer::new("named.timeout"))
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(1)))
-        .service(service_fn(|()| std::future::pending::<Result<(), std::io::Error>>()));
+        .service(service_fn(|()| {
+            std::future::pending::<Result<(), std::io::Error>>()
+        }));
     assert!(slow.oneshot(()).await.is_err());
 
     let count = |operation, error_type| {

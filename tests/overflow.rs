@@ -66,7 +66,11 @@ async fn a_flood_past_the_cap_with_half_failing_reads_half_failing() {
     round().await;
     let (total, failed, series) = totals(DURATION);
     assert_eq!((total, failed), (64.0, 32.0), "every request counted once");
-    assert_eq!(series, CAP + 2, "the cap, plus one overflow series per outcome");
+    assert_eq!(
+        series,
+        CAP + 2,
+        "the cap, plus one overflow series per outcome"
+    );
     let text = handle.render();
     assert!(
         text.contains(r#"http_server_request_duration_seconds_count{otel_metric_overflow="true",error_type="_OTHER"} 28"#),
@@ -78,7 +82,9 @@ async fn a_flood_past_the_cap_with_half_failing_reads_half_failing() {
     let server = PrometheusServer::start_with_rules(metrics, &rules);
     let count = format!("sum({DURATION})");
     server
-        .wait_for(&client, &count, |r| r.first().is_some_and(|s| scalar(s) == 64.0))
+        .wait_for(&client, &count, |r| {
+            r.first().is_some_and(|s| scalar(s) == 64.0)
+        })
         .await;
     let seen = server.scrapes(&client).await;
     server.wait_for_scrapes(&client, seen + 1.0).await;
@@ -97,12 +103,17 @@ async fn a_flood_past_the_cap_with_half_failing_reads_half_failing() {
 
     // The generated recording rule, evaluated by Prometheus itself (every second).
     let ratio = server
-        .wait_for(&client, r#"slo:error_ratio:rate5m{slo="all",job="app"}"#, |r| {
-            r.first().is_some_and(|s| scalar(s) > 0.0)
-        })
+        .wait_for(
+            &client,
+            r#"slo:error_ratio:rate5m{slo="all",job="app"}"#,
+            |r| r.first().is_some_and(|s| scalar(s) > 0.0),
+        )
         .await;
     let ratio = scalar(&ratio[0]);
-    assert!((ratio - 0.5).abs() < 1e-9, "half the requests failed: {ratio}");
+    assert!(
+        (ratio - 0.5).abs() < 1e-9,
+        "half the requests failed: {ratio}"
+    );
     // The documented success rate reads the other half.
     let success = server
         .wait_for(
@@ -138,14 +149,20 @@ async fn an_operation_layer_built_for_every_call_stays_capped() {
     }
     let (total, failed, series) = totals("operation_duration_seconds_count");
     assert_eq!(total, f64::from(CALLS), "every call counted once");
-    assert_eq!(failed, f64::from(CALLS / 2), "no failure counted as a success");
+    assert_eq!(
+        failed,
+        f64::from(CALLS / 2),
+        "no failure counted as a success"
+    );
     assert!(
         series <= tower_telemetry::metrics::DEFAULT_MAX_LABEL_SETS + 2,
         "the cap holds across 20,000 layer values: {series} series"
     );
     let text = prometheus().render();
     assert!(
-        text.contains(r#"operation_duration_seconds_count{otel_metric_overflow="true",error_type="_OTHER"}"#),
+        text.contains(
+            r#"operation_duration_seconds_count{otel_metric_overflow="true",error_type="_OTHER"}"#
+        ),
         "{text}"
     );
 }

@@ -13,8 +13,6 @@ mod inventory;
 mod service;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,7 +21,6 @@ use common::prom::prometheus;
 use common::prometheus_server::{PrometheusServer, scalar};
 use common::*;
 use http::StatusCode;
-use serde_json::Value;
 use tower_telemetry::MetricsLayer;
 
 /// The queries of README.md and docs/operations/observability.md, word for word (the first test
@@ -44,7 +41,6 @@ fn the_documents_carry_the_queries_tested_here() {
         }
     }
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_queries_give_the_success_rate_and_latency() {

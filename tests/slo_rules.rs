@@ -139,7 +139,9 @@ fn the_grafana_dashboard_is_valid_json_with_valid_promql() {
     let queries = generator.dashboard_queries(slo_rules::DASHBOARD);
     assert!(queries.len() > 20, "{queries:?}");
     assert!(
-        queries.iter().all(|q| q.contains(r#"job=~"$job""#) || q.starts_with("vector(")),
+        queries
+            .iter()
+            .all(|q| q.contains(r#"job=~"$job""#) || q.starts_with("vector(")),
         "every panel is scoped to the selected service: {queries:?}"
     );
     assert_promtool_parses("dashboard", &queries);
@@ -356,10 +358,16 @@ tests:
 
     let rules = RuleGenerator::new(slos()).job("a").to_yaml().unwrap();
     assert!(rules.contains(r#"sum by (job) (rate(http_server_request_duration_seconds_count{job=\"a\",http_route=\"/login\",error_type!=\"cancelled\"}[5m]))"#), "{rules}");
-    assert!(rules.contains(r#"slo:error_ratio:rate1h{slo=\"login\",job=\"a\"}"#), "{rules}");
+    assert!(
+        rules.contains(r#"slo:error_ratio:rate1h{slo=\"login\",job=\"a\"}"#),
+        "{rules}"
+    );
     for label in ["slo", "le", "9x"] {
         assert!(
-            RuleGenerator::new(slos()).matcher(label, "x").to_yaml().is_err(),
+            RuleGenerator::new(slos())
+                .matcher(label, "x")
+                .to_yaml()
+                .is_err(),
             "{label} cannot scope"
         );
     }

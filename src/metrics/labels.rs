@@ -92,7 +92,8 @@ impl Budget {
 
 fn fingerprint<const N: usize>(values: &Values<'_, N>) -> u64 {
     static KEYS: OnceLock<DefaultHashBuilder> = OnceLock::new();
-    KEYS.get_or_init(DefaultHashBuilder::default).hash_one(values)
+    KEYS.get_or_init(DefaultHashBuilder::default)
+        .hash_one(values)
 }
 
 /// A label set as values borrowed from the request, `None` for an absent label.
@@ -246,25 +247,44 @@ mod tests {
             registered.fetch_add(1, Ordering::Relaxed);
             labels
         };
-        let a = sets.get(&Values([Some("GET"), Some("/a")]), Outcome::Success, register);
+        let a = sets.get(
+            &Values([Some("GET"), Some("/a")]),
+            Outcome::Success,
+            register,
+        );
         assert_eq!(
             a,
             vec![Label::new("method", "GET"), Label::new("route", "/a")]
         );
-        assert_eq!(sets.get(&Values([Some("GET"), Some("/a")]), Outcome::Success, register), a);
+        assert_eq!(
+            sets.get(
+                &Values([Some("GET"), Some("/a")]),
+                Outcome::Success,
+                register
+            ),
+            a
+        );
         let absent = sets.get(&Values([Some("GET"), None]), Outcome::Success, register);
         assert_eq!(
             absent,
             vec![Label::new("method", "GET")],
             "absent labels are left out"
         );
-        sets.get(&Values([Some("POST"), Some("/a")]), Outcome::Success, register);
+        sets.get(
+            &Values([Some("POST"), Some("/a")]),
+            Outcome::Success,
+            register,
+        );
         assert_eq!(registered.load(Ordering::Relaxed), 3);
         assert_eq!(sets.len(), 3);
 
         for i in 0..1000 {
             let route = format!("/scan/{i}");
-            let overflow = sets.get(&Values([Some("GET"), Some(&route)]), Outcome::Success, register);
+            let overflow = sets.get(
+                &Values([Some("GET"), Some(&route)]),
+                Outcome::Success,
+                register,
+            );
             assert_eq!(overflow, vec![Label::new(OVERFLOW_LABEL, "true")]);
         }
         assert_eq!(sets.len(), 3, "the cap holds");
@@ -274,7 +294,11 @@ mod tests {
             "one overflow series, once"
         );
         assert_eq!(
-            sets.get(&Values([Some("GET"), Some("/a")]), Outcome::Success, register),
+            sets.get(
+                &Values([Some("GET"), Some("/a")]),
+                Outcome::Success,
+                register
+            ),
             a,
             "known sets still resolve"
         );

@@ -7,12 +7,12 @@ use tower_layer::Layer;
 
 use super::labels::LabelSets;
 use super::service::Metrics;
-use crate::error_type::ErrorTypeFn;
 use super::shared::{CLIENT, RPC_CLIENT, RPC_SERVER, SERVER, Shared, Side};
 use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
     grpc_client_errors, grpc_server_errors,
 };
+use crate::error_type::ErrorTypeFn;
 use crate::request::ExcludedPaths;
 use crate::rpc::Methods;
 use crate::semconv::Protocol;
@@ -103,7 +103,12 @@ impl Settings {
                     // Not recorded for gRPC.
                     "network.protocol.version",
                 ],
-                [rpc::SYSTEM_NAME, rpc::METHOD, "server.address", "server.port"],
+                [
+                    rpc::SYSTEM_NAME,
+                    rpc::METHOD,
+                    "server.address",
+                    "server.port",
+                ],
             ),
         };
         let (what, to) = match self.protocol {

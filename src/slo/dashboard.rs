@@ -107,7 +107,9 @@ impl RuleGenerator {
                     "{{operation}} rate".into(),
                 ),
                 (
-                    format!("sum by (operation) (rate({operation}_count{{{FAILED}}}[5m])) / sum by (operation) (rate({operation}_count{{{COUNTED}}}[5m]))"),
+                    format!(
+                        "sum by (operation) (rate({operation}_count{{{FAILED}}}[5m])) / sum by (operation) (rate({operation}_count{{{COUNTED}}}[5m]))"
+                    ),
                     "{{operation}} error ratio".into(),
                 ),
             ],
@@ -116,7 +118,9 @@ impl RuleGenerator {
             "Named operations: p99 latency",
             "s",
             vec![(
-                format!("histogram_quantile(0.99, sum by (le, operation) (rate({operation}_bucket{{{JOB}}}[5m])))"),
+                format!(
+                    "histogram_quantile(0.99, sum by (le, operation) (rate({operation}_bucket{{{JOB}}}[5m])))"
+                ),
                 "{{operation}}".into(),
             )],
         );

@@ -280,7 +280,13 @@ impl Slo {
         let mut selector = String::new();
         let mut by: Vec<&str> = Vec::new();
         for matcher in scope {
-            let _ = write!(selector, "{}{}{},", matcher.label, matcher.op, quote(&matcher.value));
+            let _ = write!(
+                selector,
+                "{}{}{},",
+                matcher.label,
+                matcher.op,
+                quote(&matcher.value)
+            );
             if !by.contains(&matcher.label.as_str()) {
                 by.push(&matcher.label);
             }

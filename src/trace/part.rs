@@ -8,8 +8,8 @@ use opentelemetry::trace::{Link, SpanKind, Tracer};
 use tracing::Level;
 
 use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
-use crate::error_type::ErrorTypeFn;
 use crate::engine::Begin;
+use crate::error_type::ErrorTypeFn;
 use crate::propagation::extract;
 use crate::request::{ExcludedPaths, RequestContext};
 use crate::rpc::Methods;

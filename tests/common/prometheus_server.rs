@@ -169,7 +169,6 @@ impl PrometheusServer {
     }
 }
 
-
 /// The value of an instant-query sample.
 pub fn scalar(sample: &Value) -> f64 {
     sample["value"][1].as_str().unwrap().parse().unwrap()
