@@ -46,11 +46,14 @@
 //!   to this service's own `/users/1`), cached for a second. Probes are answered before the
 //!   other layers, so they are not in the metrics, spans or access log.
 //!
+//! Slow clients: a client has `HEADER_READ_TIMEOUT_MS` (default 10000) to send a request head,
+//! on a new connection or a kept-alive one, then the connection is closed; HTTP/2 connections
+//! are pinged when idle (examples/common/serve.rs).
+//!
 //! Stop it with Ctrl-C (or SIGTERM): readiness turns 503 at once, the service keeps serving
 //! for `SHUTDOWN_DRAIN_MS` (default 5000; a second Ctrl-C ends the drain) so load balancers
 //! notice, then in-flight requests finish, the queued spans are flushed and it exits with 0.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use std::sync::Arc;
@@ -78,6 +81,9 @@ use tower_telemetry::setup::{TEXT_CONTENT_TYPE, TelemetryBuilder};
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{OperationLayer, TelemetryLayer};
 use tracing::Instrument;
+
+#[path = "common/serve.rs"]
+mod serve;
 
 /// The HTTP client for outbound calls: hyper-util's client, sending the correlation ID and the
 /// trace context, and recording `http.client.*` metrics per server.
@@ -124,7 +130,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             async move { ([("content-type", content_type)], body) }
         }),
     );
-    let metrics_server = axum::serve(metrics_listener, metrics_app);
 
     // SIMULATED background job: `billing.sync` every 2 s, about one run in five fails.
     tokio::spawn(billing_sync());
@@ -172,11 +177,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SIGTERM or SIGINT: `/readyz` answers 503 at once, the service keeps serving for
     // SHUTDOWN_DRAIN_MS (default 5 s; a second Ctrl-C skips it), then in-flight requests finish.
     let shutdown = Shutdown::new(&health);
-    let metrics_server = tokio::spawn(
-        metrics_server
-            .with_graceful_shutdown(shutdown.stopping())
-            .into_future(),
-    );
+    let metrics_server = tokio::spawn(serve::serve(
+        metrics_listener,
+        metrics_app,
+        shutdown.stopping(),
+    ));
 
     let app = Router::new()
         .route("/users/{id}", get(get_user))
@@ -199,9 +204,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(HealthLayer::new(health.clone()));
 
     tracing::info!(%addr, %metrics_addr, "quickstart listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.stopping())
-        .await?;
+    // With a header-read timeout and keep-alive limits, which `axum::serve` does not set: a
+    // client that sends half a request and stops cannot hold a connection (examples/common/).
+    serve::serve(listener, app, shutdown.stopping()).await?;
     metrics_server.await??;
     tracing::info!("quickstart stopped");
     // Flush the spans still queued; a collector that cannot take them is not a reason to fail.

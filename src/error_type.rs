@@ -105,7 +105,7 @@ pub type ErrorTypeFn = fn(&ErrorRef<'_>) -> Option<&'static str>;
 /// | `std::io::Error` | its kind, in snake case: `connection_refused`, `connection_reset`, `timeout` (`TimedOut`), `broken_pipe`, `unexpected_eof`, ... (`_OTHER` for `Other` and kinds not listed) |
 /// | `tonic::Status` (feature `tonic`) | the status name: `UNAVAILABLE`, `DEADLINE_EXCEEDED`, ... |
 /// | tower's `timeout::error::Elapsed` | `timeout` |
-/// | `hyper::Error` | `timeout`, `parse`, `incomplete_message`, `closed`, `request_canceled`, `body_write_aborted`, `user`; `_OTHER` otherwise |
+/// | `hyper::Error` | `timeout`, `parse`, `incomplete_message`, `closed`, `request_canceled`, `body_write_aborted`, `user`; otherwise what its source is (a body cut short: `unexpected_eof`) |
 /// | `hyper_util::client::legacy::Error` | `connect` for a connection that could not be made, else what its source is |
 /// | a boxed error (`Box<dyn Error + ...>`) | the name of what it holds among the above, else of the first of its sources that is, else `_OTHER` |
 /// | any other type | its own name, without module path or generic parameters (`LedgerError`); a type named just `Error` keeps its path (`tonic::transport::Error`, `my_app::Error`) |
@@ -165,7 +165,7 @@ mod known {
             return error.is_connect().then_some("connect");
         }
         if let Some(error) = any.downcast_ref::<hyper::Error>() {
-            return Some(hyper_name(error));
+            return hyper_name(error);
         }
         #[cfg(feature = "tonic")]
         if let Some(status) = any.downcast_ref::<tonic::Status>() {
@@ -180,7 +180,7 @@ mod known {
             return error.is_connect().then_some("connect");
         }
         if let Some(error) = error.downcast_ref::<hyper::Error>() {
-            return Some(hyper_name(error));
+            return hyper_name(error);
         }
         #[cfg(feature = "tonic")]
         if let Some(status) = error.downcast_ref::<tonic::Status>() {
@@ -191,8 +191,10 @@ mod known {
             .then_some("timeout")
     }
 
-    fn hyper_name(error: &hyper::Error) -> &'static str {
-        if error.is_timeout() {
+    /// What hyper says of its error; `None` leaves it to its source (a body cut short is an
+    /// `io::Error` of kind `UnexpectedEof` inside).
+    fn hyper_name(error: &hyper::Error) -> Option<&'static str> {
+        Some(if error.is_timeout() {
             "timeout"
         } else if error.is_parse() || error.is_parse_status() {
             "parse"
@@ -207,8 +209,8 @@ mod known {
         } else if error.is_user() {
             "user"
         } else {
-            super::OTHER
-        }
+            return None;
+        })
     }
 }
 
@@ -232,33 +234,41 @@ mod known {
 }
 
 fn io_name(error: &std::io::Error) -> &'static str {
-    use std::io::ErrorKind::*;
-    match error.kind() {
-        NotFound => "not_found",
-        PermissionDenied => "permission_denied",
-        ConnectionRefused => "connection_refused",
-        ConnectionReset => "connection_reset",
-        ConnectionAborted => "connection_aborted",
-        NotConnected => "not_connected",
-        HostUnreachable => "host_unreachable",
-        NetworkUnreachable => "network_unreachable",
-        NetworkDown => "network_down",
-        AddrInUse => "addr_in_use",
-        AddrNotAvailable => "addr_not_available",
-        BrokenPipe => "broken_pipe",
-        AlreadyExists => "already_exists",
-        WouldBlock => "would_block",
-        InvalidInput => "invalid_input",
-        InvalidData => "invalid_data",
-        TimedOut => "timeout",
-        WriteZero => "write_zero",
-        Interrupted => "interrupted",
-        Unsupported => "unsupported",
-        UnexpectedEof => "unexpected_eof",
-        OutOfMemory => "out_of_memory",
-        _ => OTHER,
-    }
+    let kind = error.kind();
+    IO_NAMES
+        .iter()
+        .find(|(known, _)| *known == kind)
+        .map_or(OTHER, |(_, name)| name)
 }
+
+/// The `io::ErrorKind`s with a name of their own; the others (`Other` among them) are `_OTHER`.
+const IO_NAMES: [(std::io::ErrorKind, &str); 22] = {
+    use std::io::ErrorKind::*;
+    [
+        (NotFound, "not_found"),
+        (PermissionDenied, "permission_denied"),
+        (ConnectionRefused, "connection_refused"),
+        (ConnectionReset, "connection_reset"),
+        (ConnectionAborted, "connection_aborted"),
+        (NotConnected, "not_connected"),
+        (HostUnreachable, "host_unreachable"),
+        (NetworkUnreachable, "network_unreachable"),
+        (NetworkDown, "network_down"),
+        (AddrInUse, "addr_in_use"),
+        (AddrNotAvailable, "addr_not_available"),
+        (BrokenPipe, "broken_pipe"),
+        (AlreadyExists, "already_exists"),
+        (WouldBlock, "would_block"),
+        (InvalidInput, "invalid_input"),
+        (InvalidData, "invalid_data"),
+        (TimedOut, "timeout"),
+        (WriteZero, "write_zero"),
+        (Interrupted, "interrupted"),
+        (Unsupported, "unsupported"),
+        (UnexpectedEof, "unexpected_eof"),
+        (OutOfMemory, "out_of_memory"),
+    ]
+};
 
 /// A user type's own name; `_OTHER` for primitives, references, tuples, arrays, trait objects
 /// and the standard library's types.
@@ -308,6 +318,7 @@ mod tests {
         assert_eq!(name(&std::fmt::Error), "_OTHER");
         assert_eq!(name(&[1u8]), "_OTHER");
         assert_eq!(name(&Ledger(1u8)), "Ledger");
+        assert_eq!(Ledger(1u8).to_string(), "Ledger(1)");
         let boxed: Box<dyn Error + Send + Sync> = "no type".into();
         assert_eq!(name(&boxed), "_OTHER");
         assert_eq!(own_name("dyn core::error::Error"), "_OTHER");
@@ -324,6 +335,9 @@ mod tests {
         assert_eq!(name(&Io::from(ErrorKind::TimedOut)), "timeout");
         assert_eq!(name(&Io::from(ErrorKind::BrokenPipe)), "broken_pipe");
         assert_eq!(name(&Io::other("anything")), "_OTHER");
+        let io = Io::from(ErrorKind::NotFound);
+        let error = ErrorRef::new(&io);
+        assert!(error.as_error().is_some() && error.downcast_ref::<Io>().is_some());
         let boxed: Box<dyn Error + Send + Sync> = Box::new(tower::timeout::error::Elapsed::new());
         assert_eq!(name(&boxed), "timeout");
         assert_eq!(name(&tower::timeout::error::Elapsed::new()), "timeout");
@@ -366,6 +380,7 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused,
         )));
         assert_eq!(name(&boxed), "connection_refused");
+        assert_eq!(boxed.to_string(), "wrapped");
         assert_eq!(
             name(&Wrapper(std::io::ErrorKind::NotFound.into())),
             "Wrapper",

@@ -229,7 +229,8 @@ async fn unary_calls_follow_the_rpc_conventions() {
         .iter()
         .find(|s| {
             s.span_kind == SpanKind::Server
-                && attr(s, "correlation_id") == Some(Value::from("grpc-unary".to_owned()))
+                && attr(s, "tower_telemetry.correlation_id")
+                    == Some(Value::from("grpc-unary".to_owned()))
         })
         .unwrap();
     assert_eq!(attr(server_ok, "rpc.system.name"), text("grpc"));
@@ -567,7 +568,8 @@ async fn one_trace_and_one_correlation_id_from_grpc_client_to_axum_server() {
         .iter()
         .find(|s| {
             s.span_kind == SpanKind::Server
-                && attr(s, "correlation_id") == Some(Value::from("grpc-chain".to_owned()))
+                && attr(s, "tower_telemetry.correlation_id")
+                    == Some(Value::from("grpc-chain".to_owned()))
         })
         .unwrap();
     let (traceparent, request_id) = seen.lock().unwrap().pop().unwrap();

@@ -563,6 +563,86 @@ async fn operation_errors_are_named_by_what_they_are() {
     assert_eq!(count("named.timeout", "timeout"), Some(1.0));
 }
 
+/// Transport errors of a real hyper-util client have bounded names: a port nobody listens on is
+/// `connect`; a server that hangs up before answering is hyper's `incomplete_message`, one that
+/// hangs up in the middle of a body `unexpected_eof`.
+#[tokio::test]
+async fn client_transport_errors_are_named_by_what_went_wrong() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    prometheus();
+    let outbound = ServiceBuilder::new()
+        .layer(MetricsClientLayer::new())
+        .service(client());
+    let get = |port: u16, path: &str| {
+        http::Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    // A port that was free a moment ago: nobody listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert!(outbound.clone().oneshot(get(closed, "/")).await.is_err());
+
+    // Reads each request head, then hangs up: at once on the first connection, after half a
+    // body on the second.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for answer in [
+            &b""[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhalf",
+        ] {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0; 1024];
+            let _ = stream.read(&mut head).await;
+            let _ = stream.write_all(answer).await;
+        }
+    });
+    assert!(
+        outbound
+            .clone()
+            .oneshot(get(port, "/hang-up"))
+            .await
+            .is_err()
+    );
+    let response = outbound.clone().oneshot(get(port, "/half")).await.unwrap();
+    assert!(
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .is_err()
+    );
+
+    let errors = |port: u16| -> Vec<(Option<String>, String)> {
+        samples(&prometheus().render())
+            .into_iter()
+            .filter(|s| {
+                s.name == "http_client_request_duration_seconds_count"
+                    && s.labels.get("server_port") == Some(&port.to_string())
+            })
+            .map(|s| {
+                (
+                    s.labels.get("http_response_status_code").cloned(),
+                    s.labels["error_type"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(errors(closed), [(None, "connect".to_owned())]);
+    let mut cut = errors(port);
+    cut.sort();
+    assert_eq!(
+        cut,
+        [
+            (None, "incomplete_message".to_owned()),
+            (Some("200".to_owned()), "unexpected_eof".to_owned())
+        ]
+    );
+}
+
 /// Responses without content by definition (HEAD, 204, 304), whose bodies hyper drops
 /// unread, are recorded with their own outcome, not as cancelled; a client that hangs up
 /// part-way through a body still is.
@@ -658,4 +738,200 @@ async fn a_panicking_classifier_fails_one_request_and_poisons_nothing() {
         Some(1.0),
         "the request whose classification panicked is counted, as cancelled"
     );
+}
+
+/// The rows of docs/reference/emitted-http.tsv: (signal, instrument, emitted, requirement).
+fn emitted_list() -> Vec<(String, String, String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference/emitted-http.tsv"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 5, "five tab-separated fields: {line:?}");
+            (
+                fields[0].to_owned(),
+                fields[1].to_owned(),
+                fields[2].to_owned(),
+                fields[4].to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What real HTTP requests emit, spans and metric labels, server and client, is the
+/// checked-in list (docs/reference/emitted-http.tsv): nothing unlisted, every required
+/// attribute present, nothing the registry deprecated; the query is recorded with its
+/// sensitive values redacted.
+#[tokio::test]
+async fn what_the_http_layers_emit_is_the_checked_in_list() {
+    use std::collections::BTreeSet;
+
+    use opentelemetry::trace::{SpanKind, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tower_telemetry::trace::{TraceClientLayer, TraceLayer};
+
+    prometheus();
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let router = app("emitted", MetricsLayer::new())
+        .layer(TraceLayer::with_tracer(provider.tracer("server")))
+        .layer(tower_telemetry::CorrelationLayer::new());
+    let addr = serve(router).await;
+    let outbound = ServiceBuilder::new()
+        .layer(TraceClientLayer::with_tracer(provider.tracer("client")))
+        .layer(MetricsClientLayer::new())
+        .service(client());
+    for (method, path) in [
+        (
+            "GET",
+            "/emitted/users/7?q=rust&sig=abc&X-Goog-Signature=def",
+        ),
+        ("GET", "/emitted/fail"),
+        ("GET", "/emitted/missing"),
+        ("PURGE", "/emitted/any"),
+        ("HEAD", "/emitted/users/8"),
+    ] {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://localhost:{}{path}", addr.port()))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = outbound.clone().oneshot(request).await.unwrap();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+    }
+    let spans = until_value("ten spans", async || {
+        let spans = exporter.get_finished_spans().unwrap();
+        (spans.len() >= 10).then_some(spans)
+    })
+    .await;
+
+    let list = emitted_list();
+    let rows = |signal: &str, instrument: &str, required: bool| -> BTreeSet<String> {
+        list.iter()
+            .filter(|(s, i, _, req)| {
+                s == signal && i == instrument && (!required || req.starts_with("required"))
+            })
+            .map(|(_, _, name, _)| name.clone())
+            .collect()
+    };
+    let check = |what: &str,
+                 keys: &BTreeSet<String>,
+                 allowed: &BTreeSet<String>,
+                 required: &BTreeSet<String>| {
+        let unlisted: Vec<_> = keys.difference(allowed).collect();
+        assert!(unlisted.is_empty(), "{what} carries unlisted {unlisted:?}");
+        let missing: Vec<_> = required.difference(keys).collect();
+        assert!(missing.is_empty(), "{what} lacks required {missing:?}");
+    };
+    for (kind, instrument) in [(SpanKind::Server, "server"), (SpanKind::Client, "client")] {
+        let mine: Vec<_> = spans.iter().filter(|s| s.span_kind == kind).collect();
+        assert_eq!(mine.len(), 5, "{instrument} spans: {mine:#?}");
+        for span in mine {
+            let keys = span
+                .attributes
+                .iter()
+                .map(|kv| kv.key.as_str().to_owned())
+                .collect();
+            check(
+                &format!("{instrument} span {}", span.name),
+                &keys,
+                &rows("span", instrument, false),
+                &rows("span", instrument, true),
+            );
+        }
+    }
+    let attribute = |kind: SpanKind, key: &str| -> Vec<String> {
+        spans
+            .iter()
+            .filter(|s| s.span_kind == kind)
+            .filter_map(|s| {
+                s.attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| kv.value.to_string())
+            })
+            .collect()
+    };
+    assert_eq!(
+        attribute(SpanKind::Server, "url.query"),
+        ["q=rust&sig=REDACTED&X-Goog-Signature=REDACTED"],
+        "the query, once, its sensitive values redacted"
+    );
+    assert!(
+        attribute(SpanKind::Client, "url.full")
+            .iter()
+            .any(|full| full
+                .ends_with("/emitted/users/7?q=rust&sig=REDACTED&X-Goog-Signature=REDACTED")),
+        "{:?}",
+        attribute(SpanKind::Client, "url.full")
+    );
+
+    let exposition = prometheus().render();
+    for metric in [
+        "http_server_request_duration_seconds",
+        "http_server_active_requests",
+        "http_client_request_duration_seconds",
+        "http_client_active_requests",
+    ] {
+        let series: Vec<_> = samples(&exposition)
+            .into_iter()
+            .filter(|s| {
+                s.name == metric
+                    || s.name
+                        .strip_prefix(metric)
+                        .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest))
+            })
+            .collect();
+        assert!(!series.is_empty(), "{metric} in {exposition}");
+        for sample in series {
+            let keys: BTreeSet<String> = sample
+                .labels
+                .keys()
+                .filter(|label| *label != "le")
+                .cloned()
+                .collect();
+            let required = if keys.contains("otel_metric_overflow") {
+                BTreeSet::new()
+            } else {
+                rows("metric", metric, true)
+            };
+            check(
+                &format!("{sample:?}"),
+                &keys,
+                &rows("metric", metric, false),
+                &required,
+            );
+        }
+    }
+
+    // The names the registry deprecated appear nowhere.
+    let everything = format!("{spans:?}{exposition}");
+    for deprecated in [
+        "\"http.method\"",
+        "\"http.status_code\"",
+        "\"http.url\"",
+        "\"http.target\"",
+        "\"http.scheme\"",
+        "\"http.flavor\"",
+        "\"net.peer.name\"",
+        "\"net.host.name\"",
+        "\"http.user_agent\"",
+        "\"correlation_id\"",
+        "http_method=",
+        "http_status_code=",
+    ] {
+        assert!(
+            !everything.contains(deprecated),
+            "{deprecated} is deprecated"
+        );
+    }
 }

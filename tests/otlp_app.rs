@@ -46,7 +46,7 @@ async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &st
             // The summary's server span, and four more spans in its trace.
             spans
                 .iter()
-                .find(|s| s.attr("correlation_id").as_deref() == Some(id.as_str()))
+                .find(|s| s.attr("tower_telemetry.correlation_id").as_deref() == Some(id.as_str()))
                 .is_some_and(|server| {
                     spans
                         .iter()
@@ -100,7 +100,7 @@ async fn the_handler_spans_sit_between_the_server_and_client_spans(protocol: &st
     // The outbound call inside the bridged spans carried the request's correlation ID, which
     // CorrelationClientLayer reads from CorrelationId::current().
     assert_eq!(
-        downstream.attr("correlation_id").as_deref(),
+        downstream.attr("tower_telemetry.correlation_id").as_deref(),
         Some(id.as_str()),
         "{downstream:#?}"
     );
@@ -162,7 +162,7 @@ async fn log_records_arrive_with_the_trace_and_the_correlation_id() {
     assert_eq!(record.trace_id(), server.trace_id(), "{record:#?}");
     assert_eq!(record.span_id(), server.span_id(), "{record:#?}");
     assert_eq!(
-        record.attr("correlation_id").as_deref(),
+        record.attr("tower_telemetry.correlation_id").as_deref(),
         Some("logs-over-otlp")
     );
     assert_eq!(record.attr("user.id").as_deref(), Some("4242"));
@@ -318,7 +318,7 @@ async fn the_manual_wiring_example_puts_the_handler_spans_under_the_server_span(
     assert_eq!(price.parent_span_id(), order.span_id());
     assert_eq!(order.attr("order.id").as_deref(), Some("7"));
     assert_eq!(
-        server.attr("correlation_id").as_deref(),
+        server.attr("tower_telemetry.correlation_id").as_deref(),
         Some("manual-wiring")
     );
     assert!(spans.iter().all(|s| s.span.name != "request"), "{spans:#?}");

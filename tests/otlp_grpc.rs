@@ -120,7 +120,10 @@ async fn a_to_b_is_one_exported_trace() {
     assert_eq!(a_server.span.kind, SERVER);
     assert_eq!(a_server.parent_span_id(), PARENT);
     assert_eq!(a_server.attr("http.route").as_deref(), Some("/a"));
-    assert_eq!(a_server.attr("correlation_id").as_deref(), Some("otlp-1"));
+    assert_eq!(
+        a_server.attr("tower_telemetry.correlation_id").as_deref(),
+        Some("otlp-1")
+    );
     assert_eq!(
         a_server.attr("http.response.status_code").as_deref(),
         Some("200")
@@ -145,7 +148,10 @@ async fn a_to_b_is_one_exported_trace() {
             server.attr("http.response.status_code").as_deref(),
             Some(status)
         );
-        assert_eq!(server.attr("correlation_id").as_deref(), Some("otlp-1"));
+        assert_eq!(
+            server.attr("tower_telemetry.correlation_id").as_deref(),
+            Some("otlp-1")
+        );
         if status == "500" {
             assert_eq!(server.span.status.as_ref().unwrap().code, STATUS_ERROR);
             assert_eq!(server.attr("error.type").as_deref(), Some("500"));

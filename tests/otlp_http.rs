@@ -52,12 +52,12 @@ async fn a_server_span_reaches_the_collector_over_http() {
         .wait_until(|spans| {
             spans
                 .iter()
-                .any(|s| s.attr("correlation_id").as_deref() == Some("otlp-http-1"))
+                .any(|s| s.attr("tower_telemetry.correlation_id").as_deref() == Some("otlp-http-1"))
         })
         .await;
     let span = spans
         .iter()
-        .find(|s| s.attr("correlation_id").as_deref() == Some("otlp-http-1"))
+        .find(|s| s.attr("tower_telemetry.correlation_id").as_deref() == Some("otlp-http-1"))
         .unwrap();
     assert_eq!(span.service, "otlp-http-test");
     assert_eq!(span.span.name, "GET /users/{id}");

@@ -59,22 +59,22 @@ async fn a_tls_collector_gets_spans_and_logs_with_the_api_key(protocol: &str) {
         .wait_until(|spans| {
             spans
                 .iter()
-                .any(|s| s.attr("correlation_id").as_deref() == Some("over-tls"))
+                .any(|s| s.attr("tower_telemetry.correlation_id").as_deref() == Some("over-tls"))
         })
         .await;
     let server = spans
         .iter()
-        .find(|s| s.attr("correlation_id").as_deref() == Some("over-tls"))
+        .find(|s| s.attr("tower_telemetry.correlation_id").as_deref() == Some("over-tls"))
         .unwrap();
     let logs = collector
         .wait_for_logs(|logs| {
             logs.iter()
-                .any(|l| l.attr("correlation_id").as_deref() == Some("over-tls"))
+                .any(|l| l.attr("tower_telemetry.correlation_id").as_deref() == Some("over-tls"))
         })
         .await;
     let record = logs
         .iter()
-        .find(|l| l.attr("correlation_id").as_deref() == Some("over-tls"))
+        .find(|l| l.attr("tower_telemetry.correlation_id").as_deref() == Some("over-tls"))
         .unwrap();
     assert_eq!(record.trace_id(), server.trace_id());
     collector
@@ -295,9 +295,9 @@ async fn unreadable_values_are_warnings_and_their_defaults_work() {
     // The defaults work: http/protobuf to the per-signal URLs.
     collector
         .wait_until(|spans| {
-            spans
-                .iter()
-                .any(|s| s.attr("correlation_id").as_deref() == Some("defaults-kept"))
+            spans.iter().any(|s| {
+                s.attr("tower_telemetry.correlation_id").as_deref() == Some("defaults-kept")
+            })
         })
         .await;
     collector

@@ -246,3 +246,50 @@ fn quickstart_shows_correlation_and_trace_ids_in_headers_and_logs() {
         );
     });
 }
+
+/// 200 connections that send half a request head and then nothing (a slowloris client): a
+/// normal request is still answered, and the server closes every stalled connection once its
+/// header-read timeout (here 2 s) has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_request_heads_are_cut_off_and_block_nobody() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (_quickstart, addr, _metrics) =
+        common::process::quickstart(&[("HEADER_READ_TIMEOUT_MS", "2000")]).await;
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // No blank line: the head never ends.
+        stream
+            .write_all(b"GET /users/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+
+    let client = common::client();
+    let request = http::Request::get(format!("http://{addr}/users/1"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .expect("a normal request is answered while 200 heads stall")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    for (i, stream) in stalled.iter_mut().enumerate() {
+        let mut rest = Vec::new();
+        // The server closes the connection: end of stream (after a 408, or nothing), or a reset.
+        let closed =
+            tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "stalled connection {i} still open 30 s after its head stopped"
+        );
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(
+            rest.is_empty() || rest.starts_with("HTTP/1.1 408"),
+            "connection {i} got {rest:?}"
+        );
+    }
+}

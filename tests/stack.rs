@@ -401,7 +401,7 @@ fn span_json(span: &SpanData) -> Value {
         .iter()
         .map(|kv| (kv.key.to_string(), kv.value.to_string()))
         .collect();
-    if let Some(id) = attributes.get_mut("correlation_id") {
+    if let Some(id) = attributes.get_mut("tower_telemetry.correlation_id") {
         *id = shape(id);
     }
     for port in ["server.port", "client.port"] {

@@ -81,7 +81,8 @@ impl Harness {
             let mut found: Vec<SpanData> = spans
                 .into_iter()
                 .filter(|s| {
-                    attr(s, "correlation_id") == Some(Value::from(correlation_id.to_owned()))
+                    attr(s, "tower_telemetry.correlation_id")
+                        == Some(Value::from(correlation_id.to_owned()))
                 })
                 .collect();
             if let Some(span) = found.pop() {
@@ -646,7 +647,7 @@ async fn sampling_follows_the_parent_by_default() {
     assert!(
         exported
             .iter()
-            .all(|span| attr(span, "correlation_id") != s("trace-unsampled")),
+            .all(|span| attr(span, "tower_telemetry.correlation_id") != s("trace-unsampled")),
         "an unsampled span is not exported"
     );
 }

@@ -21,5 +21,10 @@ pub use self::part::CorrelationPart;
 pub use self::scope::{CorrelationFutureExt, WithCorrelationId};
 pub use self::service::{Correlation, ResponseBody, ResponseFuture};
 
+/// The key of the correlation ID on spans and on OpenTelemetry log records:
+/// `tower_telemetry.correlation_id`, namespaced as the semantic conventions ask of attributes
+/// outside the registry (JSON log lines keep the field `correlation_id`).
+pub const CORRELATION_ID_ATTRIBUTE: &str = "tower_telemetry.correlation_id";
+
 /// `x-request-id`, the default correlation header.
 pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");

@@ -567,7 +567,9 @@ mod tests {
             .scheme("https")
             .exclude_paths(["/internal"])
             .recognized_methods(["shop.v1.Inventory"])
-            .max_label_sets(10);
+            .max_label_sets(10)
+            .error_types(|_| Some("mapped"));
+        assert!(server.inner.shared.error_types.is_some());
         let copy = server
             .clone()
             .classifier(ServerErrorsAsFailures::make_classifier());
@@ -585,7 +587,9 @@ mod tests {
             .exclude_paths(["/skip"])
             .recognized_methods(["shop.v1.Inventory/Get"])
             .max_label_sets(10)
+            .error_types(|_| None)
             .target("dns:///inventory.internal:50051");
+        assert!(client.inner.shared.error_types.is_some());
         let copy = client
             .clone()
             .classifier(ServerErrorsAsFailures::make_classifier());

@@ -45,9 +45,15 @@ pub(crate) fn start<B>(
             };
             Subject::Http {
                 method: known_method(request.method()).unwrap_or(crate::classify::OTHER),
+                scheme: match request.uri().scheme_str() {
+                    // An absolute-form request, or HTTP/2's `:scheme`: what the client used.
+                    Some("https") => "https",
+                    Some("http") => "http",
+                    _ => shared.scheme,
+                },
                 target,
                 port,
-                version: protocol_version(request.version()),
+                version: crate::semconv::protocol_version(request.version()),
             }
         }
         Protocol::Grpc => Subject::Rpc {
@@ -63,18 +69,6 @@ pub(crate) fn start<B>(
         },
     };
     Some(Record::start(Arc::clone(shared), subject, start))
-}
-
-/// `network.protocol.version` of an HTTP version: `1.1`, `2`, ...
-pub(crate) fn protocol_version(version: http::Version) -> Option<&'static str> {
-    Some(match version {
-        http::Version::HTTP_09 => "0.9",
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_11 => "1.1",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => return None,
-    })
 }
 
 /// The per-request state of [`Metrics`](super::Metrics) inside its

@@ -34,6 +34,9 @@ pub(crate) enum Subject {
     /// connection).
     Http {
         method: &'static str,
+        /// `url.scheme`: the request URI's (absolute-form requests, HTTP/2), else the
+        /// layer's.
+        scheme: &'static str,
         target: Option<RouteOrHost>,
         port: Option<u16>,
         version: Option<&'static str>,
@@ -94,6 +97,7 @@ impl Record {
         let active = match &subject {
             Subject::Http {
                 method,
+                scheme,
                 target,
                 port,
                 ..
@@ -106,7 +110,7 @@ impl Record {
                 shared.active.get(
                     &Values([
                         Some(*method),
-                        Some(shared.scheme),
+                        Some(*scheme),
                         host,
                         port.as_ref().map(Port::as_str),
                     ]),
@@ -143,7 +147,7 @@ impl Record {
             Subject::Rpc { call, .. } => call.head(status, headers),
             // A client learns the version the connection speaks from the response.
             Subject::Http { version, .. } if self.shared.side == Side::Client => {
-                *version = super::part::protocol_version(response_version).or(*version);
+                *version = crate::semconv::protocol_version(response_version).or(*version);
             }
             Subject::Http { .. } => {}
         }
@@ -166,6 +170,7 @@ impl Record {
         let histogram: Histogram = match &self.subject {
             Subject::Http {
                 method,
+                scheme,
                 target,
                 port,
                 version,
@@ -181,7 +186,7 @@ impl Record {
                 self.histogram(
                     &Values([
                         Some(*method),
-                        Some(self.shared.scheme),
+                        Some(*scheme),
                         target.as_ref().map(RouteOrHost::as_str),
                         self.status.as_ref().map(StatusCode::as_str),
                         error_type,

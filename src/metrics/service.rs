@@ -89,6 +89,27 @@ mod tests {
     }
 
     #[test]
+    fn a_client_request_without_a_host_has_no_server_labels() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        ::metrics::with_local_recorder(&recorder, || {
+            let answering = service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<
+                    bytes::Bytes,
+                >::new()))
+            });
+            let client = MetricsClientLayer::default().layer(answering);
+            let request = Request::get("/path/only").body(()).unwrap();
+            drop(ready(client.oneshot(request)).unwrap());
+        });
+        let text = handle.render();
+        assert!(
+            text.contains(r#"http_client_request_duration_count{http_request_method="GET",url_scheme="http",http_response_status_code="200",network_protocol_version="1.1"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_service_error_is_a_failure_named_by_its_type_and_excluded_paths_are_not_recorded() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();

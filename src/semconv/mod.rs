@@ -9,8 +9,8 @@
 pub(crate) mod metric;
 
 #[cfg(feature = "trace")]
-use http::{HeaderMap, Version};
-use http::{Method, Uri};
+use http::HeaderMap;
+use http::{Method, Uri, Version};
 
 /// The header (or trailer) carrying a gRPC status, parsed once.
 pub(crate) const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
@@ -99,7 +99,7 @@ pub(crate) fn known_method(method: &Method) -> Option<&'static str> {
 }
 
 /// `network.protocol.version`.
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "metrics"))]
 pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
     Some(match version {
         Version::HTTP_09 => "0.9",
@@ -109,6 +109,65 @@ pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
         Version::HTTP_3 => "3",
         _ => return None,
     })
+}
+
+/// The query parameters whose values spans redact by default (`url.query` and `url.full`),
+/// matched case-sensitively: the conventions' list (model/url/registry.yaml: `AWSAccessKeyId`,
+/// `Signature`, `sig`, `X-Goog-Signature`, `X-Amz-Signature`, `X-Amz-Credential`,
+/// `X-Amz-Security-Token`), then the common names of credentials in query strings (OAuth 2.0's
+/// `access_token`, `refresh_token`, `id_token`, `client_secret`, `code`, and `token`,
+/// `password`, `secret`, `api_key`, `apikey`), which the conventions ask instrumentations to
+/// scrub when they can identify them.
+#[cfg(feature = "trace")]
+pub const DEFAULT_SENSITIVE_QUERY_PARAMETERS: [&str; 17] = [
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "code",
+    "token",
+    "password",
+    "secret",
+    "api_key",
+    "apikey",
+];
+
+/// `query` with the value of every parameter named in `sensitive` replaced by `REDACTED`, the
+/// key kept (`q=OpenTelemetry&sig=REDACTED`); borrowed when nothing is redacted.
+#[cfg(feature = "trace")]
+pub(crate) fn redact_query<'a, S: AsRef<str>>(
+    query: &'a str,
+    sensitive: &[S],
+) -> std::borrow::Cow<'a, str> {
+    let is_sensitive = |pair: &str| {
+        pair.split_once('=').is_some_and(|(key, value)| {
+            value != "REDACTED" && sensitive.iter().any(|s| s.as_ref() == key)
+        })
+    };
+    if !query.split('&').any(is_sensitive) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if is_sensitive(pair) => {
+                out.push_str(key);
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The port of `scheme` when a URI names none: 80 for `http`, 443 for `https`.
@@ -153,6 +212,56 @@ pub(crate) fn server_address<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_versions_as_the_conventions_write_them() {
+        use http::Version;
+        let versions = [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ]
+        .map(protocol_version);
+        assert_eq!(
+            versions,
+            [Some("0.9"), Some("1.0"), Some("1.1"), Some("2"), Some("3")]
+        );
+    }
+
+    #[cfg(feature = "trace")]
+    #[test]
+    fn sensitive_query_values_are_redacted_keys_kept() {
+        let default = &DEFAULT_SENSITIVE_QUERY_PARAMETERS;
+        assert_eq!(redact_query("q=OpenTelemetry", default), "q=OpenTelemetry");
+        assert!(matches!(
+            redact_query("q=1&page=2", default),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            redact_query("q=OpenTelemetry&sig=abc", default),
+            "q=OpenTelemetry&sig=REDACTED"
+        );
+        assert_eq!(
+            redact_query(
+                "AWSAccessKeyId=AKIA&Signature=xyz&X-Goog-Signature=g&Expires=1",
+                default
+            ),
+            "AWSAccessKeyId=REDACTED&Signature=REDACTED&X-Goog-Signature=REDACTED&Expires=1"
+        );
+        assert_eq!(
+            redact_query("SIG=abc&sig&sig=", default),
+            "SIG=abc&sig&sig=REDACTED",
+            "case-sensitive; a key without `=` has no value to hide"
+        );
+        assert_eq!(
+            redact_query("token=t&a=b", &["token"]),
+            "token=REDACTED&a=b",
+            "a user list replaces the defaults"
+        );
+        assert_eq!(redact_query("sig=1", &["token"]), "sig=1");
+    }
 
     #[test]
     fn methods_outside_the_known_set_are_other() {

@@ -137,7 +137,7 @@ impl Visit for LiftedFields {
 ///
 /// Each record carries the trace and span IDs of the OpenTelemetry context current where it
 /// was logged (the SDK reads it: the server span, or the innermost bridged span), and the
-/// request's correlation ID as the `correlation_id` attribute.
+/// request's correlation ID as the `tower_telemetry.correlation_id` attribute.
 pub(crate) fn otlp_provider(
     target: &super::otlp::Target,
     resource: opentelemetry_sdk::Resource,
@@ -199,7 +199,10 @@ impl opentelemetry_sdk::logs::LogProcessor for Accounted {
         #[cfg(feature = "correlation")]
         if let Some(id) = crate::correlation::CorrelationId::current() {
             use opentelemetry::logs::LogRecord as _;
-            record.add_attribute("correlation_id", id.as_str().to_owned());
+            record.add_attribute(
+                crate::correlation::CORRELATION_ID_ATTRIBUTE,
+                id.as_str().to_owned(),
+            );
         }
         self.inner.emit(record, scope);
     }

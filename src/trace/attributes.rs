@@ -1,6 +1,7 @@
 //! Span names and attributes per the OpenTelemetry HTTP semantic conventions.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use http::Request;
 use opentelemetry::KeyValue;
@@ -8,7 +9,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 
 use crate::request::{RequestContext, Route, original_uri};
 use crate::rpc::Call;
-use crate::semconv::{known_method, protocol_version, server_address};
+use crate::semconv::{known_method, protocol_version, redact_query, server_address};
 
 /// `{method} {http.route}`, or `{method}` when no route is known; `HTTP` stands for methods
 /// outside the known set.
@@ -31,18 +32,53 @@ pub(crate) fn server_span_name(
     }
 }
 
+/// Which parts of a request's URL spans record: `url.path` (server spans), the query
+/// (`url.query` on server spans, inside `url.full` on client spans), with the values of the
+/// `sensitive` parameters redacted.
+#[derive(Clone, Debug)]
+pub(crate) struct UrlPolicy {
+    pub(crate) path: bool,
+    pub(crate) query: bool,
+    pub(crate) sensitive: Arc<[Box<str>]>,
+}
+
+impl Default for UrlPolicy {
+    fn default() -> Self {
+        Self {
+            path: true,
+            query: true,
+            sensitive: crate::semconv::DEFAULT_SENSITIVE_QUERY_PARAMETERS
+                .iter()
+                .map(|&key| Box::from(key))
+                .collect(),
+        }
+    }
+}
+
+impl UrlPolicy {
+    /// The query as recorded: redacted, or `None` when queries are not recorded.
+    pub(crate) fn query<'a>(&self, uri: &'a http::Uri) -> Option<Cow<'a, str>> {
+        let query = uri.query().filter(|_| self.query)?;
+        Some(redact_query(query, &self.sensitive))
+    }
+}
+
 /// The attributes of a server span known when the request arrives.
 pub(crate) fn server_request<B>(
     request: &Request<B>,
     default_scheme: &'static str,
     cx: &mut RequestContext,
-    record_path: bool,
+    url: &UrlPolicy,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(12);
     push_method(&mut attributes, request.method());
     let uri = original_uri(request);
-    if record_path {
+    if url.path {
         attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+    }
+    // Conditionally required: if and only if one was received.
+    if let Some(query) = url.query(uri) {
+        attributes.push(KeyValue::new(semconv::URL_QUERY, query.into_owned()));
     }
     let scheme: Cow<'static, str> = match uri.scheme_str() {
         Some(scheme) => Cow::Owned(scheme.to_owned()),
@@ -87,7 +123,10 @@ pub(crate) fn server_request<B>(
     }
     #[cfg(feature = "correlation")]
     if let Some(id) = cx.correlation_id(request) {
-        attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
+        attributes.push(KeyValue::new(
+            crate::correlation::CORRELATION_ID_ATTRIBUTE,
+            id.as_str().to_owned(),
+        ));
     }
     attributes
 }
@@ -178,7 +217,10 @@ pub(crate) fn grpc_server_request<B>(
     }
     #[cfg(feature = "correlation")]
     if let Some(id) = cx.correlation_id(request) {
-        attributes.push(KeyValue::new("correlation_id", id.as_str().to_owned()));
+        attributes.push(KeyValue::new(
+            crate::correlation::CORRELATION_ID_ATTRIBUTE,
+            id.as_str().to_owned(),
+        ));
     }
     attributes
 }
@@ -201,7 +243,12 @@ mod scheme_tests {
         let request = Request::get("https://api.example.com:8443/v1")
             .body(())
             .unwrap();
-        let attributes = server_request(&request, "http", &mut RequestContext::new(), true);
+        let attributes = server_request(
+            &request,
+            "http",
+            &mut RequestContext::new(),
+            &UrlPolicy::default(),
+        );
         assert_eq!(
             value_of(&attributes, semconv::URL_SCHEME).as_deref(),
             Some("https")

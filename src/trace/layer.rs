@@ -7,6 +7,7 @@ use opentelemetry::trace::Tracer;
 use tower_layer::Layer;
 use tracing::Level;
 
+use super::attributes::UrlPolicy;
 use super::part::Config;
 use super::service::Trace;
 use crate::classify::{
@@ -127,7 +128,7 @@ impl<T> TraceLayer<T> {
                 scheme: "http",
                 protocol: Protocol::Http,
                 excluded: ExcludedPaths::default(),
-                record_path: true,
+                url: UrlPolicy::default(),
                 methods: Methods::new(true, None),
                 error_types: None,
             }),
@@ -217,11 +218,45 @@ impl<T, M> TraceLayer<T, M> {
 
     /// Sets whether server spans carry `url.path`. Turn it off when paths carry secrets or
     /// personal data (`/reset/<token>`, `/users/<email>`): spans keep `http.route`, the
-    /// template, and the span name. The query string is never recorded.
+    /// template, and the span name.
     ///
     /// Defaults to `true`.
     pub fn record_path(self, record_path: bool) -> Self {
-        self.map(|c| c.record_path = record_path)
+        self.map(|c| c.url.path = record_path)
+    }
+
+    /// Sets whether server spans carry `url.query` (when the request has a query), with the
+    /// values of the [sensitive parameters](Self::sensitive_query_parameters) replaced by
+    /// `REDACTED`. Turn it off when queries carry personal data the list cannot name.
+    ///
+    /// Defaults to `true`, as the conventions require.
+    pub fn record_query(self, record_query: bool) -> Self {
+        self.map(|c| c.url.query = record_query)
+    }
+
+    /// Sets the query parameters whose values are redacted in `url.query` (matched
+    /// case-sensitively, keys kept: `q=rust&sig=REDACTED`). The list replaces the default, as
+    /// the conventions' `sensitive_query_parameters` does; to add to it, chain it:
+    ///
+    /// ```
+    /// use tower_telemetry::trace::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, TraceLayer};
+    ///
+    /// let layer = TraceLayer::new().sensitive_query_parameters(
+    ///     DEFAULT_SENSITIVE_QUERY_PARAMETERS.into_iter().chain(["token", "api_key"]),
+    /// );
+    /// ```
+    ///
+    /// Defaults to [`DEFAULT_SENSITIVE_QUERY_PARAMETERS`](crate::trace::DEFAULT_SENSITIVE_QUERY_PARAMETERS):
+    /// the conventions' list (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`,
+    /// `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`) and the common names of
+    /// credentials (`access_token`, `token`, `password`, `api_key`, ...).
+    pub fn sensitive_query_parameters<I, K>(self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<Box<str>>,
+    {
+        let keys: Arc<[Box<str>]> = keys.into_iter().map(Into::into).collect();
+        self.map(|c| c.url.sensitive = keys)
     }
 
     /// Sets `url.scheme` for requests whose URI has no scheme (origin-form requests, which is
@@ -286,7 +321,15 @@ mod tests {
         assert!(first.config.excluded.contains("/livez"));
         assert!(!second.config.excluded.contains("/livez"));
         assert!(second.config.excluded.contains("/internal/health"));
-        assert!(first.config.record_path && !second.config.record_path);
+        assert!(first.config.url.path && !second.config.url.path);
+        let third = second
+            .clone()
+            .record_query(false)
+            .sensitive_query_parameters(["token"])
+            .error_types(|_| Some("mapped"));
+        assert!(third.config.error_types.is_some() && second.config.error_types.is_none());
+        assert!(!third.config.url.query && !third.config.url.path);
+        assert_eq!(&*third.config.url.sensitive, [Box::from("token")]);
         assert_eq!(
             (second.config.span_level, second.config.scheme),
             (Level::DEBUG, "https")

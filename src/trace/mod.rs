@@ -10,6 +10,7 @@ pub use self::client::{TraceClient, TraceClientLayer};
 pub use self::layer::TraceLayer;
 pub use self::part::TracePart;
 pub use self::service::Trace;
+pub use crate::semconv::DEFAULT_SENSITIVE_QUERY_PARAMETERS;
 
 /// Response future of [`Trace`] and [`TraceClient`].
 pub type ResponseFuture<F, C> = crate::engine::ResponseFuture<F, TracePart, C>;

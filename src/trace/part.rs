@@ -7,7 +7,9 @@ use http::Request;
 use opentelemetry::trace::{Link, SpanKind, Tracer};
 use tracing::Level;
 
-use super::attributes::{grpc_server_request, rpc_span_name, server_request, server_span_name};
+use super::attributes::{
+    UrlPolicy, grpc_server_request, rpc_span_name, server_request, server_span_name,
+};
 use crate::engine::Begin;
 use crate::error_type::ErrorTypeFn;
 use crate::propagation::extract;
@@ -35,8 +37,8 @@ pub(crate) struct Config<T> {
     pub(crate) scheme: &'static str,
     pub(crate) protocol: Protocol,
     pub(crate) excluded: ExcludedPaths,
-    /// Whether server spans carry `url.path`.
-    pub(crate) record_path: bool,
+    /// Whether server spans carry `url.path` and `url.query`, and what is redacted.
+    pub(crate) url: UrlPolicy,
     /// The gRPC methods this server recognizes.
     pub(crate) methods: Arc<Methods>,
     /// The user's names for errors, before the built-in ones.
@@ -52,7 +54,7 @@ impl<T> Clone for Config<T> {
             scheme: self.scheme,
             protocol: self.protocol,
             excluded: self.excluded.clone(),
-            record_path: self.record_path,
+            url: self.url.clone(),
             methods: Arc::clone(&self.methods),
             error_types: self.error_types,
         }
@@ -248,7 +250,7 @@ where
                 let method = known_method(request.method());
                 (
                     server_span_name(method, cx.route(request)),
-                    server_request(request, self.scheme, cx, self.record_path),
+                    server_request(request, self.scheme, cx, &self.url),
                     None,
                 )
             }

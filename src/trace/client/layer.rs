@@ -10,6 +10,7 @@ use crate::classify::grpc_client_errors;
 use crate::classify::{GrpcStatusClassifier, SharedClassifier, StatusInRangeAsFailures};
 use crate::rpc::Methods;
 use crate::semconv::Protocol;
+use crate::trace::attributes::UrlPolicy;
 use crate::trace::layer::SCOPE;
 use crate::trust::PropagateTo;
 
@@ -126,6 +127,7 @@ impl<T> TraceClientLayer<T> {
                 protocol: Protocol::Http,
                 destinations: Destinations::default(),
                 grpc: GrpcClient::default(),
+                url: UrlPolicy::default(),
             }),
             classifier: StatusInRangeAsFailures::new_for_client_and_server_errors()
                 .into_make_classifier(),
@@ -202,6 +204,29 @@ impl<T, M> TraceClientLayer<T, M> {
     /// Defaults to [`PropagateTo::all`].
     pub fn baggage_to(self, destinations: PropagateTo) -> Self {
         self.map(|c| c.destinations.baggage = destinations)
+    }
+
+    /// Sets whether `url.full` carries the request's query, with the values of the
+    /// [sensitive parameters](Self::sensitive_query_parameters) replaced by `REDACTED`.
+    /// Credentials in the URI are always replaced (`https://REDACTED:REDACTED@host/`).
+    ///
+    /// Defaults to `true`.
+    pub fn record_query(self, record_query: bool) -> Self {
+        self.map(|c| c.url.query = record_query)
+    }
+
+    /// Sets the query parameters whose values are redacted in `url.full`, as
+    /// [`TraceLayer::sensitive_query_parameters`](crate::TraceLayer::sensitive_query_parameters)
+    /// does for `url.query`.
+    ///
+    /// Defaults to [`DEFAULT_SENSITIVE_QUERY_PARAMETERS`](crate::trace::DEFAULT_SENSITIVE_QUERY_PARAMETERS).
+    pub fn sensitive_query_parameters<I, K>(self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<Box<str>>,
+    {
+        let keys: Arc<[Box<str>]> = keys.into_iter().map(Into::into).collect();
+        self.map(|c| c.url.sensitive = keys)
     }
 }
 

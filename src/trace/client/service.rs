@@ -20,7 +20,7 @@ use crate::rpc::{Call, Methods};
 use crate::semconv::Protocol;
 use crate::semconv::{known_method, server_of};
 use crate::trace::ResponseFuture;
-use crate::trace::attributes::{push_method, push_rpc, push_server, rpc_span_name};
+use crate::trace::attributes::{UrlPolicy, push_method, push_rpc, push_server, rpc_span_name};
 use crate::trace::part::{HttpSpan, TracePart};
 use crate::trust::PropagateTo;
 
@@ -32,6 +32,8 @@ pub(crate) struct ClientConfig<T> {
     pub(crate) protocol: Protocol,
     pub(crate) destinations: Destinations,
     pub(crate) grpc: GrpcClient,
+    /// Whether `url.full` carries the query, and what is redacted.
+    pub(crate) url: UrlPolicy,
 }
 
 impl<T> Clone for ClientConfig<T> {
@@ -41,6 +43,7 @@ impl<T> Clone for ClientConfig<T> {
             protocol: self.protocol,
             destinations: self.destinations.clone(),
             grpc: self.grpc.clone(),
+            url: self.url.clone(),
         }
     }
 }
@@ -140,7 +143,7 @@ where
         let (name, attributes, rpc) = match self.protocol {
             Protocol::Http => (
                 Cow::Borrowed(known_method(request.method()).unwrap_or("HTTP")),
-                client_request(request),
+                client_request(request, &self.url),
                 None,
             ),
             Protocol::Grpc => {
@@ -203,27 +206,39 @@ where
 }
 
 /// The attributes of a client span known before the call.
-fn client_request<B>(request: &Request<B>) -> Vec<KeyValue> {
+fn client_request<B>(request: &Request<B>, url: &UrlPolicy) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(6);
     push_method(&mut attributes, request.method());
     let uri = request.uri();
     if let Some((host, port)) = server_of(uri) {
         push_server(&mut attributes, host, port);
     }
-    if let Some(full) = full_url(uri) {
-        attributes.push(KeyValue::new(semconv::URL_FULL, full.into_owned()));
+    if let Some(full) = full_url(uri, url) {
+        attributes.push(KeyValue::new(semconv::URL_FULL, full));
     }
     attributes
 }
 
-/// `scheme://host[:port]/path`: no user information, no query.
-fn full_url(uri: &Uri) -> Option<Cow<'_, str>> {
+/// `scheme://[REDACTED:REDACTED@]host[:port]/path[?query]`: credentials in the URI replaced, as
+/// the conventions require; the query (when recorded) with its sensitive values redacted.
+fn full_url(uri: &Uri, url: &UrlPolicy) -> Option<String> {
     let scheme = uri.scheme_str()?;
     let host = uri.host()?;
-    Some(Cow::Owned(match uri.port() {
-        Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
-        None => format!("{scheme}://{host}{}", uri.path()),
-    }))
+    let credentials = match uri.authority().map(|a| a.as_str().contains('@')) {
+        Some(true) => "REDACTED:REDACTED@",
+        _ => "",
+    };
+    let mut full = format!("{scheme}://{credentials}{host}");
+    if let Some(port) = uri.port() {
+        full.push(':');
+        full.push_str(port.as_str());
+    }
+    full.push_str(uri.path());
+    if let Some(query) = url.query(uri) {
+        full.push('?');
+        full.push_str(&query);
+    }
+    Some(full)
 }
 
 #[cfg(test)]
@@ -232,18 +247,27 @@ mod tests {
     use crate::trace::attributes::value_of;
 
     #[test]
-    fn full_url_drops_user_information_and_query() {
-        let uri: Uri = "https://user:secret@api.example.com:8443/v1/items?token=abc"
+    fn full_url_redacts_credentials_and_sensitive_query_values() {
+        let url = UrlPolicy::default();
+        let uri: Uri = "https://user:secret@api.example.com:8443/v1/items?q=1&sig=abc"
             .parse()
             .unwrap();
         assert_eq!(
-            full_url(&uri).unwrap(),
-            "https://api.example.com:8443/v1/items"
+            full_url(&uri, &url).unwrap(),
+            "https://REDACTED:REDACTED@api.example.com:8443/v1/items?q=1&sig=REDACTED"
+        );
+        let no_query = UrlPolicy {
+            query: false,
+            ..UrlPolicy::default()
+        };
+        assert_eq!(
+            full_url(&uri, &no_query).unwrap(),
+            "https://REDACTED:REDACTED@api.example.com:8443/v1/items"
         );
         let uri: Uri = "http://[::1]/x".parse().unwrap();
-        assert_eq!(full_url(&uri).unwrap(), "http://[::1]/x");
+        assert_eq!(full_url(&uri, &url).unwrap(), "http://[::1]/x");
         let relative: Uri = "/only/a/path".parse().unwrap();
-        assert!(full_url(&relative).is_none());
+        assert!(full_url(&relative, &url).is_none());
     }
 
     #[test]
@@ -251,14 +275,14 @@ mod tests {
         let request = Request::get("https://api.example.com/v1?q=1")
             .body(())
             .unwrap();
-        let attributes = client_request(&request);
+        let attributes = client_request(&request, &UrlPolicy::default());
         let get = |key: &str| value_of(&attributes, key);
         assert_eq!(get("http.request.method").as_deref(), Some("GET"));
         assert_eq!(get("server.address").as_deref(), Some("api.example.com"));
         assert_eq!(get("server.port").as_deref(), Some("443"));
         assert_eq!(
             get("url.full").as_deref(),
-            Some("https://api.example.com/v1")
+            Some("https://api.example.com/v1?q=1")
         );
 
         let request = Request::builder()
@@ -266,7 +290,7 @@ mod tests {
             .uri("http://[::1]:8080/")
             .body(())
             .unwrap();
-        let attributes = client_request(&request);
+        let attributes = client_request(&request, &UrlPolicy::default());
         let get = |key: &str| value_of(&attributes, key);
         assert_eq!(get("http.request.method").as_deref(), Some("_OTHER"));
         assert_eq!(
@@ -278,7 +302,7 @@ mod tests {
 
         // A scheme without a well-known port and no explicit one: no `server.port`.
         let request = Request::get("ws://chat.example.com/room").body(()).unwrap();
-        let attributes = client_request(&request);
+        let attributes = client_request(&request, &UrlPolicy::default());
         assert_eq!(value_of(&attributes, "server.port"), None);
         assert_eq!(
             value_of(&attributes, "server.address").as_deref(),
