@@ -43,6 +43,9 @@ use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+#[path = "common/serve.rs"]
+mod serve;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The tracer provider: exporting over OTLP/gRPC when an endpoint is set. The tonic
@@ -89,9 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "manual_wiring listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.stopping())
-        .await?;
+    // With a header-read timeout and keep-alive limits (examples/common/serve.rs).
+    serve::serve(listener, app, shutdown.stopping()).await?;
     if let Err(err) = provider.shutdown() {
         tracing::warn!(error = %err, "flushing spans at exit");
     }

@@ -31,7 +31,6 @@
 
 use std::net::SocketAddr;
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -50,6 +49,9 @@ use tower_telemetry::health::{Health, HealthLayer, Shutdown};
 use tower_telemetry::setup::TelemetryBuilder;
 use tower_telemetry::trace::{TraceClient, TraceClientLayer};
 use tower_telemetry::{CorrelationLayer, TraceLayer};
+
+#[path = "common/serve.rs"]
+mod serve;
 
 type HttpClient = CorrelationClient<TraceClient<Client<HttpConnector, Empty<Bytes>>>>;
 
@@ -92,14 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(HealthLayer::new(health));
 
     tracing::info!(a = %a_addr, b = %b_addr, "two services listening");
-    let b = tokio::spawn(
-        axum::serve(listener_b, service_b)
-            .with_graceful_shutdown(shutdown.stopping())
-            .into_future(),
-    );
-    axum::serve(listener_a, service_a)
-        .with_graceful_shutdown(shutdown.stopping())
-        .await?;
+    // With a header-read timeout and keep-alive limits (examples/common/serve.rs).
+    let b = tokio::spawn(serve::serve(listener_b, service_b, shutdown.stopping()));
+    serve::serve(listener_a, service_a, shutdown.stopping()).await?;
     b.await??;
     tracing::info!("two services stopped");
     // Flush the spans still queued; a collector that cannot take them is not a reason to fail.

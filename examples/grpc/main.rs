@@ -40,6 +40,9 @@ mod inventory {
 }
 mod service;
 
+#[path = "../common/serve.rs"]
+mod serve;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -48,7 +51,6 @@ use axum::routing::get;
 use inventory::inventory_client::InventoryClient;
 use inventory::inventory_server::InventoryServer;
 use inventory::{GetItemRequest, ListItemsRequest};
-use std::future::IntoFuture;
 
 use tonic::server::NamedService;
 use tonic::transport::{Channel, Server};
@@ -102,29 +104,31 @@ async fn server() -> Result<(), Box<dyn std::error::Error>> {
     let metrics_listener =
         tokio::net::TcpListener::bind(env_addr("METRICS_ADDR", "127.0.0.1:9465")?).await?;
     let prometheus = telemetry.prometheus().cloned();
-    let metrics = tokio::spawn(
-        axum::serve(
-            metrics_listener,
-            Router::new().route(
-                "/metrics",
-                // OpenMetrics, with exemplars, to a scraper that asks for it.
-                get(move |headers: http::HeaderMap| {
-                    let (content_type, body) = match &prometheus {
-                        Some(p) => p.render_for(headers.get(http::header::ACCEPT)),
-                        None => (TEXT_CONTENT_TYPE, String::new()),
-                    };
-                    async move { ([("content-type", content_type)], body) }
-                }),
-            ),
-        )
-        .with_graceful_shutdown(shutdown.stopping())
-        .into_future(),
-    );
+    let metrics = tokio::spawn(serve::serve(
+        metrics_listener,
+        Router::new().route(
+            "/metrics",
+            // OpenMetrics, with exemplars, to a scraper that asks for it.
+            get(move |headers: http::HeaderMap| {
+                let (content_type, body) = match &prometheus {
+                    Some(p) => p.render_for(headers.get(http::header::ACCEPT)),
+                    None => (TEXT_CONTENT_TYPE, String::new()),
+                };
+                async move { ([("content-type", content_type)], body) }
+            }),
+        ),
+        shutdown.stopping(),
+    ));
 
     // Bound before saying so, so that a client started on that line finds it.
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "inventory gRPC server listening");
+    // HTTP/2 only: a ping on idle connections, closed when one goes unanswered for 20 s, and at
+    // most 200 streams per connection (docs/operations/reliability.md).
     Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(Some(200))
         .layer(
             ServiceBuilder::new()
                 .layer(CorrelationLayer::new())
