@@ -19,8 +19,11 @@ pub mod correlation;
 #[cfg_attr(docsrs, doc(cfg(feature = "propagation")))]
 pub mod propagation;
 
-#[cfg(any(feature = "correlation", feature = "trace"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "correlation", feature = "trace"))))]
+#[cfg(any(feature = "correlation", feature = "trace", feature = "metrics"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "correlation", feature = "trace", feature = "metrics")))
+)]
 pub mod trust;
 
 #[cfg(feature = "setup")]

@@ -115,7 +115,6 @@ impl TrustPolicy {
     }
 
     /// Whether no caller is trusted, so that inbound headers need not be read at all.
-    #[cfg(feature = "correlation")]
     pub(crate) fn trusts_nobody(&self) -> bool {
         matches!(self.rule, Trust::Nobody)
     }

@@ -643,6 +643,41 @@ async fn client_transport_errors_are_named_by_what_went_wrong() {
     );
 }
 
+/// `url.scheme` comes from a forwarded header only when the layer trusts the caller (the
+/// proxy in front of the service); otherwise from the request or the layer's setting.
+#[tokio::test]
+async fn a_trusted_proxy_says_the_scheme_and_nobody_else_does() {
+    use tower_telemetry::trust::TrustPolicy;
+    prometheus();
+    let trusting = serve(app(
+        "behind-proxy",
+        MetricsLayer::new().forwarded_scheme(TrustPolicy::everyone()),
+    ))
+    .await;
+    let wary = serve(app("exposed", MetricsLayer::new())).await;
+    let client = client();
+    let proxied: &[(&str, &[u8])] = &[("x-forwarded-proto", b"https")];
+    fetch(&client, trusting, "/behind-proxy/users/1", proxied).await;
+    fetch(&client, wary, "/exposed/users/1", proxied).await;
+    let scheme_of = |route: &str| {
+        samples(&prometheus().render())
+            .into_iter()
+            .find(|s| {
+                s.name == DURATION && s.labels.get("http_route").map(String::as_str) == Some(route)
+            })
+            .map(|s| s.labels["url_scheme"].clone())
+    };
+    assert_eq!(
+        scheme_of("/behind-proxy/users/{id}").as_deref(),
+        Some("https")
+    );
+    assert_eq!(
+        scheme_of("/exposed/users/{id}").as_deref(),
+        Some("http"),
+        "an untrusted caller cannot set the label"
+    );
+}
+
 /// Responses without content by definition (HEAD, 204, 304), whose bodies hyper drops
 /// unread, are recorded with their own outcome, not as cancelled; a client that hangs up
 /// part-way through a body still is.

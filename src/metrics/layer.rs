@@ -17,6 +17,7 @@ use crate::request::ExcludedPaths;
 use crate::rpc::Methods;
 use crate::semconv::Protocol;
 use crate::semconv::rpc;
+use crate::trust::TrustPolicy;
 
 /// The paths the metrics and trace layers skip by default: `/livez`, `/readyz`, `/metrics`,
 /// and the gRPC health protocol's `/grpc.health.v1.Health/Check` and
@@ -44,6 +45,7 @@ struct Settings {
     recognized: Option<Arc<[Box<str>]>>,
     target: Option<(Arc<str>, Option<u16>)>,
     error_types: Option<ErrorTypeFn>,
+    forwarded: TrustPolicy,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             recognized: None,
             target: None,
             error_types: None,
+            forwarded: TrustPolicy::nobody(),
         }
     }
 
@@ -134,6 +137,7 @@ impl Settings {
             methods: Methods::new(self.side == Side::Server, self.recognized.as_deref()),
             target: self.target.clone(),
             error_types: self.error_types,
+            forwarded: self.forwarded.clone(),
         })
     }
 }
@@ -385,6 +389,16 @@ impl<M> MetricsLayer<M> {
     /// metric (clones, or layers built separately) share it. Defaults to 2,000.
     pub fn max_label_sets(self, max: usize) -> Self {
         self.map(|s| s.max_label_sets = max)
+    }
+
+    /// Sets the callers whose `Forwarded: proto=` (or `X-Forwarded-Proto`) header gives the
+    /// `url.scheme` label, as [`TraceLayer::forwarded_scheme`](crate::TraceLayer::forwarded_scheme)
+    /// does for spans: set the same policy on both. The label is, in order, the trusted
+    /// forwarded header's, the request URI's, the layer's [`scheme`](Self::scheme).
+    ///
+    /// Defaults to [`TrustPolicy::nobody`].
+    pub fn forwarded_scheme(self, trust: TrustPolicy) -> Self {
+        self.map(|s| s.forwarded = trust)
     }
 
     /// Sets the user's names for the errors of the wrapped service and of response bodies

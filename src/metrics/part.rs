@@ -10,7 +10,7 @@ use crate::engine::{self, Begin, End};
 use crate::request::RequestContext;
 use crate::rpc::Call;
 use crate::semconv::Protocol;
-use crate::semconv::{known_method, server_of};
+use crate::semconv::{known_method, server_of, url_scheme};
 
 impl Begin for Arc<Shared> {
     type Part = MetricsPart;
@@ -45,12 +45,7 @@ pub(crate) fn start<B>(
             };
             Subject::Http {
                 method: known_method(request.method()).unwrap_or(crate::classify::OTHER),
-                scheme: match request.uri().scheme_str() {
-                    // An absolute-form request, or HTTP/2's `:scheme`: what the client used.
-                    Some("https") => "https",
-                    Some("http") => "http",
-                    _ => shared.scheme,
-                },
+                scheme: url_scheme(request, shared.scheme, &shared.forwarded),
                 target,
                 port,
                 version: crate::semconv::protocol_version(request.version()),

@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) target: Option<(Arc<str>, Option<u16>)>,
     /// The user's names for errors, before the built-in ones.
     pub(crate) error_types: Option<crate::error_type::ErrorTypeFn>,
+    /// A server's callers whose forwarded headers say the scheme.
+    pub(crate) forwarded: crate::trust::TrustPolicy,
 }
 
 impl Shared {

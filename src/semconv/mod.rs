@@ -170,6 +170,62 @@ pub(crate) fn redact_query<'a, S: AsRef<str>>(
     std::borrow::Cow::Owned(out)
 }
 
+/// `url.scheme` of an inbound request: the scheme the original client used, as far as it is
+/// known. In order: the `proto` of a forwarded header (`Forwarded: proto=https`, else the first
+/// `X-Forwarded-Proto`) when `forwarded` trusts the caller (a proxy in front of the service);
+/// the request URI's (an absolute-form request, HTTP/2's `:scheme`); the layer's `configured`
+/// one. Only `http` and `https` are taken from the request, so the label stays bounded.
+#[cfg(any(feature = "trace", feature = "metrics"))]
+pub(crate) fn url_scheme<B>(
+    request: &http::Request<B>,
+    configured: &'static str,
+    forwarded: &crate::trust::TrustPolicy,
+) -> &'static str {
+    let known = |scheme: &str| {
+        if scheme.eq_ignore_ascii_case("https") {
+            Some("https")
+        } else if scheme.eq_ignore_ascii_case("http") {
+            Some("http")
+        } else {
+            None
+        }
+    };
+    if !forwarded.trusts_nobody()
+        && forwarded.trusts(request)
+        && let Some(scheme) = forwarded_proto(request.headers()).and_then(known)
+    {
+        return scheme;
+    }
+    request
+        .uri()
+        .scheme_str()
+        .and_then(known)
+        .unwrap_or(configured)
+}
+
+/// The `proto` of the first element of `Forwarded` (RFC 7239: the one the first proxy added,
+/// which saw the client), else the first value of `X-Forwarded-Proto`.
+#[cfg(any(feature = "trace", feature = "metrics"))]
+fn forwarded_proto(headers: &http::HeaderMap) -> Option<&str> {
+    if let Some(forwarded) = headers
+        .get(http::header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+    {
+        let first = forwarded.split(',').next().unwrap_or_default();
+        let proto = first.split(';').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            key.trim()
+                .eq_ignore_ascii_case("proto")
+                .then(|| value.trim().trim_matches('"'))
+        });
+        if proto.is_some() {
+            return proto;
+        }
+    }
+    let value = headers.get("x-forwarded-proto")?.to_str().ok()?;
+    value.split(',').next().map(str::trim)
+}
+
 /// The port of `scheme` when a URI names none: 80 for `http`, 443 for `https`.
 fn default_port(scheme: Option<&str>) -> Option<u16> {
     match scheme {
@@ -212,6 +268,55 @@ pub(crate) fn server_address<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(any(feature = "trace", feature = "metrics"))]
+    #[test]
+    fn the_scheme_comes_from_a_trusted_proxy_the_uri_or_the_configuration() {
+        use crate::trust::TrustPolicy;
+        let request = |uri: &str, headers: &[(&str, &str)]| {
+            let mut builder = http::Request::get(uri);
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            builder.body(()).unwrap()
+        };
+        let (nobody, everyone) = (TrustPolicy::nobody(), TrustPolicy::everyone());
+        let proxied = request("/", &[("x-forwarded-proto", "https")]);
+        assert_eq!(url_scheme(&proxied, "http", &nobody), "http", "untrusted");
+        assert_eq!(url_scheme(&proxied, "http", &everyone), "https");
+        let forwarded = request(
+            "/",
+            &[
+                (
+                    "forwarded",
+                    "for=192.0.2.60;Proto=\"HTTPS\";by=203.0.113.43, proto=http",
+                ),
+                ("x-forwarded-proto", "http"),
+            ],
+        );
+        assert_eq!(
+            url_scheme(&forwarded, "http", &everyone),
+            "https",
+            "`Forwarded` first, its first element"
+        );
+        let odd = request("/", &[("x-forwarded-proto", "gopher, https")]);
+        assert_eq!(
+            url_scheme(&odd, "http", &everyone),
+            "http",
+            "only http and https"
+        );
+        let no_proto = request(
+            "/",
+            &[
+                ("forwarded", "for=192.0.2.60"),
+                ("x-forwarded-proto", "https"),
+            ],
+        );
+        assert_eq!(url_scheme(&no_proto, "http", &everyone), "https");
+        let absolute = request("https://api.example.com/", &[]);
+        assert_eq!(url_scheme(&absolute, "http", &nobody), "https");
+        assert_eq!(url_scheme(&request("/", &[]), "https", &everyone), "https");
+    }
 
     #[test]
     fn protocol_versions_as_the_conventions_write_them() {

@@ -66,7 +66,7 @@ impl UrlPolicy {
 /// The attributes of a server span known when the request arrives.
 pub(crate) fn server_request<B>(
     request: &Request<B>,
-    default_scheme: &'static str,
+    scheme: &'static str,
     cx: &mut RequestContext,
     url: &UrlPolicy,
 ) -> Vec<KeyValue> {
@@ -80,11 +80,7 @@ pub(crate) fn server_request<B>(
     if let Some(query) = url.query(uri) {
         attributes.push(KeyValue::new(semconv::URL_QUERY, query.into_owned()));
     }
-    let scheme: Cow<'static, str> = match uri.scheme_str() {
-        Some(scheme) => Cow::Owned(scheme.to_owned()),
-        None => Cow::Borrowed(default_scheme),
-    };
-    if let Some((host, port)) = server_address(uri, request.headers(), &scheme) {
+    if let Some((host, port)) = server_address(uri, request.headers(), scheme) {
         attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
         if let Some(port) = port {
             attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
@@ -189,13 +185,12 @@ pub(crate) fn push_server(attributes: &mut Vec<KeyValue>, host: &str, port: Opti
 #[cfg_attr(not(feature = "correlation"), allow(unused_variables))]
 pub(crate) fn grpc_server_request<B>(
     request: &Request<B>,
-    default_scheme: &'static str,
+    scheme: &'static str,
     call: &Call,
     cx: &mut RequestContext,
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
     push_rpc(&mut attributes, call, false);
-    let scheme = request.uri().scheme_str().unwrap_or(default_scheme);
     if let Some((host, port)) = server_address(request.uri(), request.headers(), scheme) {
         push_server(&mut attributes, host, port);
     }
@@ -243,9 +238,11 @@ mod scheme_tests {
         let request = Request::get("https://api.example.com:8443/v1")
             .body(())
             .unwrap();
+        let scheme =
+            crate::semconv::url_scheme(&request, "http", &crate::trust::TrustPolicy::nobody());
         let attributes = server_request(
             &request,
-            "http",
+            scheme,
             &mut RequestContext::new(),
             &UrlPolicy::default(),
         );

@@ -129,6 +129,7 @@ impl<T> TraceLayer<T> {
                 protocol: Protocol::Http,
                 excluded: ExcludedPaths::default(),
                 url: UrlPolicy::default(),
+                forwarded: TrustPolicy::nobody(),
                 methods: Methods::new(true, None),
                 error_types: None,
             }),
@@ -225,6 +226,25 @@ impl<T, M> TraceLayer<T, M> {
         self.map(|c| c.url.path = record_path)
     }
 
+    /// Sets the callers whose `Forwarded: proto=` (or `X-Forwarded-Proto`) header gives
+    /// `url.scheme`: the proxy or load balancer in front of the service, which saw the
+    /// client's own request. Anyone else could write the header, so by default nobody is
+    /// trusted. Set the same policy on `MetricsLayer::forwarded_scheme`, so that spans and
+    /// metrics agree.
+    ///
+    /// ```
+    /// use tower_telemetry::TraceLayer;
+    /// use tower_telemetry::trust::TrustPolicy;
+    ///
+    /// // Every caller is the load balancer: the service is not reachable otherwise.
+    /// let layer = TraceLayer::new().forwarded_scheme(TrustPolicy::everyone());
+    /// ```
+    ///
+    /// Defaults to [`TrustPolicy::nobody`].
+    pub fn forwarded_scheme(self, trust: TrustPolicy) -> Self {
+        self.map(|c| c.forwarded = trust)
+    }
+
     /// Sets whether server spans carry `url.query` (when the request has a query), with the
     /// values of the [sensitive parameters](Self::sensitive_query_parameters) replaced by
     /// `REDACTED`. Turn it off when queries carry personal data the list cannot name.
@@ -260,7 +280,13 @@ impl<T, M> TraceLayer<T, M> {
     }
 
     /// Sets `url.scheme` for requests whose URI has no scheme (origin-form requests, which is
-    /// most of them): `https` behind a TLS terminator or with a TLS acceptor.
+    /// most of them) and no trusted forwarded header: `https` behind a TLS terminator or with a
+    /// TLS acceptor.
+    ///
+    /// The scheme recorded is, in order: the `proto` of `Forwarded` (else `X-Forwarded-Proto`)
+    /// when [`forwarded_scheme`](Self::forwarded_scheme) trusts the caller; the request URI's
+    /// (absolute-form requests, HTTP/2's `:scheme`); this one. Only `http` and `https` are
+    /// taken from requests.
     ///
     /// Defaults to `http`.
     pub fn scheme(self, scheme: &'static str) -> Self {
@@ -326,7 +352,9 @@ mod tests {
             .clone()
             .record_query(false)
             .sensitive_query_parameters(["token"])
-            .error_types(|_| Some("mapped"));
+            .error_types(|_| Some("mapped"))
+            .forwarded_scheme(TrustPolicy::everyone());
+        assert!(third.config.forwarded.trusts(&http::Request::new(())));
         assert!(third.config.error_types.is_some() && second.config.error_types.is_none());
         assert!(!third.config.url.query && !third.config.url.path);
         assert_eq!(&*third.config.url.sensitive, [Box::from("token")]);

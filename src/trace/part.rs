@@ -15,7 +15,7 @@ use crate::error_type::ErrorTypeFn;
 use crate::propagation::extract;
 use crate::request::{ExcludedPaths, RequestContext};
 use crate::rpc::Methods;
-use crate::semconv::{Protocol, known_method};
+use crate::semconv::{Protocol, known_method, url_scheme};
 use crate::trust::TrustPolicy;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -39,6 +39,8 @@ pub(crate) struct Config<T> {
     pub(crate) excluded: ExcludedPaths,
     /// Whether server spans carry `url.path` and `url.query`, and what is redacted.
     pub(crate) url: UrlPolicy,
+    /// The callers whose forwarded headers say the scheme (`Forwarded: proto=`).
+    pub(crate) forwarded: TrustPolicy,
     /// The gRPC methods this server recognizes.
     pub(crate) methods: Arc<Methods>,
     /// The user's names for errors, before the built-in ones.
@@ -55,6 +57,7 @@ impl<T> Clone for Config<T> {
             protocol: self.protocol,
             excluded: self.excluded.clone(),
             url: self.url.clone(),
+            forwarded: self.forwarded.clone(),
             methods: Arc::clone(&self.methods),
             error_types: self.error_types,
         }
@@ -250,7 +253,12 @@ where
                 let method = known_method(request.method());
                 (
                     server_span_name(method, cx.route(request)),
-                    server_request(request, self.scheme, cx, &self.url),
+                    server_request(
+                        request,
+                        url_scheme(request, self.scheme, &self.forwarded),
+                        cx,
+                        &self.url,
+                    ),
                     None,
                 )
             }
@@ -258,7 +266,12 @@ where
                 let call = Call::start(&self.methods, request, cx.start());
                 (
                     rpc_span_name(call.method_at_start()),
-                    grpc_server_request(request, self.scheme, &call, cx),
+                    grpc_server_request(
+                        request,
+                        url_scheme(request, self.scheme, &self.forwarded),
+                        &call,
+                        cx,
+                    ),
                     Some(call),
                 )
             }
