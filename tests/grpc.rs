@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use common::emitted::{Emitted, assert_listed};
 use common::prom::{prometheus, value};
 use common::*;
 use inventory::inventory_client::InventoryClient;
@@ -584,51 +585,6 @@ async fn one_trace_and_one_correlation_id_from_grpc_client_to_axum_server() {
     );
 }
 
-/// The rows of docs/reference/emitted-grpc.tsv: (signal, instrument, emitted, requirement).
-fn emitted_list() -> Vec<(String, String, String, String)> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/reference/emitted-grpc.tsv"
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            assert_eq!(fields.len(), 5, "five tab-separated fields: {line:?}");
-            (
-                fields[0].to_owned(),
-                fields[1].to_owned(),
-                fields[2].to_owned(),
-                fields[4].to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// Asserts that each of `items` (a name and the keys it carries) carries only `allowed` keys
-/// and every `required` one.
-fn assert_listed(
-    what: &str,
-    items: &[(String, std::collections::BTreeSet<String>)],
-    allowed: &std::collections::BTreeSet<String>,
-    required: &std::collections::BTreeSet<String>,
-) {
-    for (name, keys) in items {
-        let unlisted: Vec<_> = keys.difference(allowed).collect();
-        assert!(
-            unlisted.is_empty(),
-            "{what}: {name} carries unlisted {unlisted:?}"
-        );
-        let missing: Vec<_> = required.difference(keys).collect();
-        assert!(
-            missing.is_empty(),
-            "{what}: {name} lacks required {missing:?}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
     use std::collections::BTreeSet;
@@ -673,19 +629,9 @@ async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
     })
     .await;
 
-    let list = emitted_list();
-    let listed = |signal: &str, instrument: &str| -> BTreeSet<String> {
-        list.iter()
-            .filter(|(s, i, _, _)| s == signal && i == instrument)
-            .map(|(_, _, name, _)| name.clone())
-            .collect()
-    };
-    let required = |signal: &str, instrument: &str| -> BTreeSet<String> {
-        list.iter()
-            .filter(|(s, i, _, req)| s == signal && i == instrument && req == "required")
-            .map(|(_, _, name, _)| name.clone())
-            .collect()
-    };
+    let list = Emitted::read("emitted-grpc.tsv");
+    let listed = |signal: &str, instrument: &str| list.listed(signal, instrument);
+    let required = |signal: &str, instrument: &str| list.required(signal, instrument);
     let all_spans = h.exporter.get_finished_spans().unwrap();
     for (kind, instrument) in [(SpanKind::Server, "server"), (SpanKind::Client, "client")] {
         let mine: Vec<&SpanData> = all_spans

@@ -775,29 +775,6 @@ async fn a_panicking_classifier_fails_one_request_and_poisons_nothing() {
     );
 }
 
-/// The rows of docs/reference/emitted-http.tsv: (signal, instrument, emitted, requirement).
-fn emitted_list() -> Vec<(String, String, String, String)> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/reference/emitted-http.tsv"
-    );
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            assert_eq!(fields.len(), 5, "five tab-separated fields: {line:?}");
-            (
-                fields[0].to_owned(),
-                fields[1].to_owned(),
-                fields[2].to_owned(),
-                fields[4].to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// What real HTTP requests emit, spans and metric labels, server and client, is the
 /// checked-in list (docs/reference/emitted-http.tsv): nothing unlisted, every required
 /// attribute present, nothing the registry deprecated; the query is recorded with its
@@ -849,23 +826,9 @@ async fn what_the_http_layers_emit_is_the_checked_in_list() {
     })
     .await;
 
-    let list = emitted_list();
-    let rows = |signal: &str, instrument: &str, required: bool| -> BTreeSet<String> {
-        list.iter()
-            .filter(|(s, i, _, req)| {
-                s == signal && i == instrument && (!required || req.starts_with("required"))
-            })
-            .map(|(_, _, name, _)| name.clone())
-            .collect()
-    };
-    let check = |what: &str,
-                 keys: &BTreeSet<String>,
-                 allowed: &BTreeSet<String>,
-                 required: &BTreeSet<String>| {
-        let unlisted: Vec<_> = keys.difference(allowed).collect();
-        assert!(unlisted.is_empty(), "{what} carries unlisted {unlisted:?}");
-        let missing: Vec<_> = required.difference(keys).collect();
-        assert!(missing.is_empty(), "{what} lacks required {missing:?}");
+    let list = common::emitted::Emitted::read("emitted-http.tsv");
+    let check = |what: &str, keys: BTreeSet<String>, allowed, required| {
+        common::emitted::assert_listed(what, &[(String::new(), keys)], &allowed, &required);
     };
     for (kind, instrument) in [(SpanKind::Server, "server"), (SpanKind::Client, "client")] {
         let mine: Vec<_> = spans.iter().filter(|s| s.span_kind == kind).collect();
@@ -878,9 +841,9 @@ async fn what_the_http_layers_emit_is_the_checked_in_list() {
                 .collect();
             check(
                 &format!("{instrument} span {}", span.name),
-                &keys,
-                &rows("span", instrument, false),
-                &rows("span", instrument, true),
+                keys,
+                list.listed("span", instrument),
+                list.required("span", instrument),
             );
         }
     }
@@ -934,16 +897,17 @@ async fn what_the_http_layers_emit_is_the_checked_in_list() {
                 .filter(|label| *label != "le")
                 .cloned()
                 .collect();
+            // The overflow series carry the outcome alone.
             let required = if keys.contains("otel_metric_overflow") {
                 BTreeSet::new()
             } else {
-                rows("metric", metric, true)
+                list.required("metric", metric)
             };
             check(
                 &format!("{sample:?}"),
-                &keys,
-                &rows("metric", metric, false),
-                &required,
+                keys,
+                list.listed("metric", metric),
+                required,
             );
         }
     }

@@ -244,6 +244,7 @@ impl Body for SlowBody {
 
 use std::future::Future as _;
 
+pub mod emitted;
 pub mod otlp;
 pub mod process;
 pub mod prom;
