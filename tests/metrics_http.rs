@@ -678,6 +678,115 @@ async fn a_trusted_proxy_says_the_scheme_and_nobody_else_does() {
     );
 }
 
+/// Opt-in body sizes, server and client: the bytes of each request and response body as they
+/// stream, with the duration's labels; a response the client abandons is recorded with what was
+/// sent, as cancelled.
+#[tokio::test]
+async fn body_sizes_count_what_streams_server_and_client() {
+    use axum::routing::post;
+    use http_body_util::{BodyExt, Full};
+    use tower_telemetry::metrics::RequestBody;
+
+    prometheus();
+    let router = Router::new()
+        .route(
+            "/sizes/upload",
+            post(|body: bytes::Bytes| async move { "x".repeat(body.len() / 10) }),
+        )
+        .route(
+            "/sizes/stream/{chunks}",
+            get(|Path(chunks): Path<usize>| async move {
+                Body::new(SlowBody::new(chunks, Duration::from_millis(40)))
+            }),
+        )
+        .layer(MetricsLayer::new().body_sizes());
+    let addr = serve(router).await;
+    // A client whose request bodies the client layer counts.
+    let hyper_client: hyper_util::client::legacy::Client<_, RequestBody<Full<bytes::Bytes>>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let outbound = ServiceBuilder::new()
+        .layer(MetricsClientLayer::new().body_sizes())
+        .service(hyper_client);
+    let upload = http::Request::post(format!("http://localhost:{}/sizes/upload", addr.port()))
+        .body(Full::new(bytes::Bytes::from(vec![b'a'; 10_000])))
+        .unwrap();
+    let response = outbound.clone().oneshot(upload).await.unwrap();
+    assert_eq!(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .len(),
+        1_000
+    );
+
+    let sum = |name: &str, route: (&str, &str)| -> Option<(f64, f64)> {
+        let series = samples(&prometheus().render());
+        let find = |suffix: &str| {
+            series
+                .iter()
+                .find(|s| {
+                    s.name == format!("{name}{suffix}")
+                        && s.labels.get(route.0).map(String::as_str) == Some(route.1)
+                })
+                .map(|s| s.value)
+        };
+        Some((find("_sum")?, find("_count")?))
+    };
+    let route = ("http_route", "/sizes/upload");
+    until("the upload recorded", async || {
+        sum("http_server_request_body_size_bytes", route).is_some()
+    })
+    .await;
+    assert_eq!(
+        sum("http_server_request_body_size_bytes", route),
+        Some((10_000.0, 1.0))
+    );
+    assert_eq!(
+        sum("http_server_response_body_size_bytes", route),
+        Some((1_000.0, 1.0))
+    );
+    let host = ("server_address", "localhost");
+    assert_eq!(
+        sum("http_client_request_body_size_bytes", host),
+        Some((10_000.0, 1.0))
+    );
+    assert_eq!(
+        sum("http_client_response_body_size_bytes", host),
+        Some((1_000.0, 1.0))
+    );
+
+    // A stream the client drops after its first chunk: what was sent, as cancelled.
+    let request = http::Request::get(format!("http://{addr}/sizes/stream/1000000"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let client = client();
+    let mut body = client.request(request).await.unwrap().into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    drop(client);
+    let cancelled = |name: &str| {
+        samples(&prometheus().render())
+            .into_iter()
+            .find(|s| {
+                s.name == format!("{name}_sum")
+                    && s.labels.get("http_route").map(String::as_str)
+                        == Some("/sizes/stream/{chunks}")
+                    && s.labels.get("error_type").map(String::as_str) == Some("cancelled")
+            })
+            .map(|s| s.value)
+    };
+    let sent = until_value("the abandoned stream recorded", async || {
+        cancelled("http_server_response_body_size_bytes")
+    })
+    .await;
+    assert!(sent >= 1.0, "at least the first chunk was sent: {sent}");
+    assert_eq!(cancelled("http_server_request_body_size_bytes"), Some(0.0));
+}
+
 /// Responses without content by definition (HEAD, 204, 304), whose bodies hyper drops
 /// unread, are recorded with their own outcome, not as cancelled; a client that hangs up
 /// part-way through a body still is.
@@ -874,11 +983,16 @@ async fn what_the_http_layers_emit_is_the_checked_in_list() {
     );
 
     let exposition = prometheus().render();
-    for metric in [
-        "http_server_request_duration_seconds",
-        "http_server_active_requests",
-        "http_client_request_duration_seconds",
-        "http_client_active_requests",
+    for (metric, opt_in) in [
+        ("http_server_request_duration_seconds", false),
+        ("http_server_active_requests", false),
+        ("http_client_request_duration_seconds", false),
+        ("http_client_active_requests", false),
+        // Recorded when a test of this binary turned them on.
+        ("http_server_request_body_size_bytes", true),
+        ("http_server_response_body_size_bytes", true),
+        ("http_client_request_body_size_bytes", true),
+        ("http_client_response_body_size_bytes", true),
     ] {
         let series: Vec<_> = samples(&exposition)
             .into_iter()
@@ -889,7 +1003,7 @@ async fn what_the_http_layers_emit_is_the_checked_in_list() {
                         .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest))
             })
             .collect();
-        assert!(!series.is_empty(), "{metric} in {exposition}");
+        assert!(opt_in || !series.is_empty(), "{metric} in {exposition}");
         for sample in series {
             let keys: BTreeSet<String> = sample
                 .labels

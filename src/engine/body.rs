@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use bytes::Buf as _;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -106,6 +107,9 @@ where
                 }
             }
             Some(Ok(frame)) => {
+                if let (Some(data), Some((part, _))) = (frame.data_ref(), this.state.as_mut()) {
+                    part.data(data.remaining());
+                }
                 if let Some(trailers) = frame.trailers_ref() {
                     finish(this.state, Some(trailers));
                 } else if this.inner.is_end_stream() {

@@ -72,6 +72,9 @@ pub trait Part: sealed::Part {
     /// The response trailers arrived.
     fn trailers(&mut self, _trailers: &HeaderMap) {}
 
+    /// A data frame of `len` bytes of the response body went by.
+    fn data(&mut self, _len: usize) {}
+
     /// The exchange ended. Called exactly once.
     fn end(&mut self, end: End<'_>);
 }
@@ -161,6 +164,11 @@ impl<O: Part, I: Part> Part for Layered<O, I> {
     fn trailers(&mut self, trailers: &HeaderMap) {
         self.inner.trailers(trailers);
         self.outer.trailers(trailers);
+    }
+
+    fn data(&mut self, len: usize) {
+        self.inner.data(len);
+        self.outer.data(len);
     }
 
     /// The inner part ends inside the outer part's scope, as the inner of stacked layers ends
@@ -266,6 +274,27 @@ pub(crate) fn call<K, S, B, C>(
     capabilities: &K,
     classifier: C,
     inner: &mut S,
+    request: Request<B>,
+) -> ResponseFuture<S::Future, K::Part, C>
+where
+    K: Begin,
+    S: Service<Request<B>>,
+{
+    call_in(
+        RequestContext::new(),
+        capabilities,
+        classifier,
+        inner,
+        request,
+    )
+}
+
+/// [`call`] with a context a layer prepared (a counter of the request body's bytes).
+pub(crate) fn call_in<K, S, B, C>(
+    mut cx: RequestContext,
+    capabilities: &K,
+    classifier: C,
+    inner: &mut S,
     mut request: Request<B>,
 ) -> ResponseFuture<S::Future, K::Part, C>
 where
@@ -273,7 +302,6 @@ where
     S: Service<Request<B>>,
 {
     let head_request = request.method() == http::Method::HEAD;
-    let mut cx = RequestContext::new();
     let mut part = capabilities.begin(&mut request, &mut cx);
     let log_span = cx.open_log_span();
     let inner = {

@@ -1,13 +1,15 @@
 //! [`MetricsLayer`] and [`MetricsClientLayer`]: configuration.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ::metrics::Unit;
 use tower_layer::Layer;
 
 use super::labels::LabelSets;
+use super::service::BodySizes;
 use super::service::Metrics;
-use super::shared::{CLIENT, RPC_CLIENT, RPC_SERVER, SERVER, Shared, Side};
+use super::shared::{BodySizeHandles, CLIENT, RPC_CLIENT, RPC_SERVER, SERVER, Shared, Side};
 use crate::classify::{
     GrpcStatusClassifier, ServerErrorsAsFailures, SharedClassifier, StatusInRangeAsFailures,
     grpc_client_errors, grpc_server_errors,
@@ -31,7 +33,7 @@ pub const DEFAULT_EXCLUDED_PATHS: [&str; 5] = crate::request::DEFAULT_EXCLUDED_P
 /// The default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_LABEL_SETS: usize = 2000;
 
-pub use crate::semconv::metric::DURATION_BUCKETS;
+pub use crate::semconv::metric::{BODY_SIZE_BUCKETS, DURATION_BUCKETS};
 
 /// Settings shared by both layers, turned into [`Shared`] when the layer is built.
 #[derive(Clone, Debug)]
@@ -46,6 +48,7 @@ struct Settings {
     target: Option<(Arc<str>, Option<u16>)>,
     error_types: Option<ErrorTypeFn>,
     forwarded: TrustPolicy,
+    body_sizes: bool,
 }
 
 impl Settings {
@@ -61,6 +64,7 @@ impl Settings {
             target: None,
             error_types: None,
             forwarded: TrustPolicy::nobody(),
+            body_sizes: false,
         }
     }
 
@@ -124,6 +128,23 @@ impl Settings {
             format!("Duration of {what}, {to}.")
         );
         ::metrics::describe_gauge!(names.active, format!("Number of {what} in flight."));
+        let body_sizes = (self.body_sizes && self.protocol == Protocol::Http).then(|| {
+            let (request, response) = (names.request_body_size, names.response_body_size);
+            ::metrics::describe_histogram!(
+                request,
+                Unit::Bytes,
+                "Size of HTTP request bodies, as they were read."
+            );
+            ::metrics::describe_histogram!(
+                response,
+                Unit::Bytes,
+                "Size of HTTP response bodies, as they were sent."
+            );
+            BodySizeHandles {
+                request: LabelSets::new(request, duration_labels, self.max_label_sets),
+                response: LabelSets::new(response, duration_labels, self.max_label_sets),
+            }
+        });
         Arc::new(Shared {
             side: self.side,
             protocol: self.protocol,
@@ -138,6 +159,7 @@ impl Settings {
             target: self.target.clone(),
             error_types: self.error_types,
             forwarded: self.forwarded.clone(),
+            body_sizes,
         })
     }
 }
@@ -189,7 +211,7 @@ impl<M> Inner<M> {
         }
     }
 
-    fn service<S>(&self, inner: S) -> Metrics<S, M>
+    fn service<S, Z>(&self, inner: S) -> Metrics<S, M, Z>
     where
         M: Clone,
     {
@@ -197,6 +219,7 @@ impl<M> Inner<M> {
             inner,
             classifier: self.classifier.clone(),
             shared: Arc::clone(&self.shared),
+            sizes: PhantomData,
         }
     }
 }
@@ -228,8 +251,10 @@ impl<M> Inner<M> {
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct MetricsLayer<M = SharedClassifier<ServerErrorsAsFailures>> {
+pub struct MetricsLayer<M = SharedClassifier<ServerErrorsAsFailures>, Z = ()> {
     pub(crate) inner: Inner<M>,
+    /// `()`, or [`BodySizes`] once [`body_sizes`](MetricsLayer::body_sizes) is set.
+    sizes: PhantomData<fn() -> Z>,
 }
 
 /// Records the RED metrics of an HTTP client: `http.client.request.duration` (seconds,
@@ -264,14 +289,17 @@ pub struct MetricsLayer<M = SharedClassifier<ServerErrorsAsFailures>> {
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct MetricsClientLayer<M = SharedClassifier<StatusInRangeAsFailures>> {
+pub struct MetricsClientLayer<M = SharedClassifier<StatusInRangeAsFailures>, Z = ()> {
     inner: Inner<M>,
+    /// `()`, or [`BodySizes`] once [`body_sizes`](MetricsClientLayer::body_sizes) is set.
+    sizes: PhantomData<fn() -> Z>,
 }
 
-impl<M: Clone> Clone for MetricsLayer<M> {
+impl<M: Clone, Z> Clone for MetricsLayer<M, Z> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            sizes: PhantomData,
         }
     }
 }
@@ -286,6 +314,7 @@ impl MetricsLayer {
                 ServerErrorsAsFailures::make_classifier(),
                 Protocol::Http,
             ),
+            sizes: PhantomData,
         }
     }
 
@@ -320,20 +349,22 @@ impl MetricsLayer<SharedClassifier<GrpcStatusClassifier>> {
     pub fn new_for_grpc() -> Self {
         Self {
             inner: Inner::new(Side::Server, grpc_server_errors(), Protocol::Grpc),
+            sizes: PhantomData,
         }
     }
 }
 
-impl<M> MetricsLayer<M> {
+impl<M, Z> MetricsLayer<M, Z> {
     /// Sets the success/failure policy: any `tower_http` classifier whose failure class has a
     /// bounded [`ErrorType`](crate::classify::ErrorType), such as those in
     /// [`classify`](crate::classify).
     ///
     /// Defaults to `ServerErrorsAsFailures` (5xx are failures); see
     /// [`new_for_grpc`](MetricsLayer::new_for_grpc) for gRPC's.
-    pub fn classifier<N>(self, classifier: N) -> MetricsLayer<N> {
+    pub fn classifier<N>(self, classifier: N) -> MetricsLayer<N, Z> {
         MetricsLayer {
             inner: self.inner.classifier(classifier),
+            sizes: PhantomData,
         }
     }
 
@@ -409,25 +440,52 @@ impl<M> MetricsLayer<M> {
         self.map(|s| s.error_types = Some(error_types))
     }
 
+    /// Also records the size of each request and response body, counted as it streams:
+    /// `http.server.request.body.size` and `http.server.response.body.size` (bytes, with the
+    /// labels of the duration histogram), opt-in as in the conventions. A body the client
+    /// gives up on is recorded with what was read or sent, as cancelled.
+    ///
+    /// The wrapped service then receives the request body as a
+    /// [`RequestBody`](super::RequestBody): the same frames, counted. An axum `Router` and a
+    /// tonic server take any body; give the histograms buckets in bytes
+    /// ([`BODY_SIZE_BUCKETS`](super::BODY_SIZE_BUCKETS); `setup` does).
+    ///
+    /// ```
+    /// use axum::{Router, routing::post};
+    /// use tower_telemetry::MetricsLayer;
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/upload", post(|body: String| async move { body.len().to_string() }))
+    ///     .layer(MetricsLayer::new().body_sizes());
+    /// ```
+    pub fn body_sizes(self) -> MetricsLayer<M, BodySizes> {
+        MetricsLayer {
+            inner: self.inner.with_settings(|s| s.body_sizes = true),
+            sizes: PhantomData,
+        }
+    }
+
     fn map(self, f: impl FnOnce(&mut Settings)) -> Self {
         Self {
             inner: self.inner.with_settings(f),
+            sizes: PhantomData,
         }
     }
 }
 
-impl<S, M: Clone> Layer<S> for MetricsLayer<M> {
-    type Service = Metrics<S, M>;
+impl<S, M: Clone, Z> Layer<S> for MetricsLayer<M, Z> {
+    type Service = Metrics<S, M, Z>;
 
     fn layer(&self, inner: S) -> Self::Service {
         self.inner.service(inner)
     }
 }
 
-impl<M: Clone> Clone for MetricsClientLayer<M> {
+impl<M: Clone, Z> Clone for MetricsClientLayer<M, Z> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            sizes: PhantomData,
         }
     }
 }
@@ -442,6 +500,7 @@ impl MetricsClientLayer {
                 StatusInRangeAsFailures::new_for_client_and_server_errors().into_make_classifier(),
                 Protocol::Http,
             ),
+            sizes: PhantomData,
         }
     }
 
@@ -465,20 +524,22 @@ impl MetricsClientLayer<SharedClassifier<GrpcStatusClassifier>> {
     pub fn new_for_grpc() -> Self {
         Self {
             inner: Inner::new(Side::Client, grpc_client_errors(), Protocol::Grpc),
+            sizes: PhantomData,
         }
     }
 }
 
-impl<M> MetricsClientLayer<M> {
+impl<M, Z> MetricsClientLayer<M, Z> {
     /// Sets the success/failure policy: any `tower_http` classifier whose failure class has a
     /// bounded [`ErrorType`](crate::classify::ErrorType), such as those in
     /// [`classify`](crate::classify).
     ///
     /// Defaults to `StatusInRangeAsFailures` over 400–599 (4xx and 5xx are failures); see
     /// [`new_for_grpc`](MetricsClientLayer::new_for_grpc) for gRPC's.
-    pub fn classifier<N>(self, classifier: N) -> MetricsClientLayer<N> {
+    pub fn classifier<N>(self, classifier: N) -> MetricsClientLayer<N, Z> {
         MetricsClientLayer {
             inner: self.inner.classifier(classifier),
+            sizes: PhantomData,
         }
     }
 
@@ -554,15 +615,30 @@ impl<M> MetricsClientLayer<M> {
         self.map(|s| s.error_types = Some(error_types))
     }
 
+    /// Also records the size of each request and response body, counted as it streams:
+    /// `http.client.request.body.size` and `http.client.response.body.size` (bytes, with the
+    /// labels of the duration histogram), as [`MetricsLayer::body_sizes`] does for servers.
+    ///
+    /// The wrapped client then receives the request body as a
+    /// [`RequestBody`](super::RequestBody), so a hyper-util client is built for that body type:
+    /// `Client<HttpConnector, RequestBody<Full<Bytes>>>`.
+    pub fn body_sizes(self) -> MetricsClientLayer<M, BodySizes> {
+        MetricsClientLayer {
+            inner: self.inner.with_settings(|s| s.body_sizes = true),
+            sizes: PhantomData,
+        }
+    }
+
     fn map(self, f: impl FnOnce(&mut Settings)) -> Self {
         Self {
             inner: self.inner.with_settings(f),
+            sizes: PhantomData,
         }
     }
 }
 
-impl<S, M: Clone> Layer<S> for MetricsClientLayer<M> {
-    type Service = Metrics<S, M>;
+impl<S, M: Clone, Z> Layer<S> for MetricsClientLayer<M, Z> {
+    type Service = Metrics<S, M, Z>;
 
     fn layer(&self, inner: S) -> Self::Service {
         self.inner.service(inner)

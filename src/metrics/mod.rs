@@ -10,10 +10,10 @@ pub(crate) mod shared;
 
 pub use self::labels::OVERFLOW_LABEL;
 pub use self::layer::{
-    DEFAULT_EXCLUDED_PATHS, DEFAULT_MAX_LABEL_SETS, DURATION_BUCKETS, MetricsClientLayer,
-    MetricsLayer,
+    BODY_SIZE_BUCKETS, DEFAULT_EXCLUDED_PATHS, DEFAULT_MAX_LABEL_SETS, DURATION_BUCKETS,
+    MetricsClientLayer, MetricsLayer,
 };
 pub use self::operation::{Operation, OperationFuture, OperationLayer};
 pub use self::part::MetricsPart;
 pub use self::record::CANCELLED;
-pub use self::service::{Metrics, ResponseBody, ResponseFuture};
+pub use self::service::{BodySizes, Metrics, RequestBody, ResponseBody, ResponseFuture};

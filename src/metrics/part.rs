@@ -63,7 +63,13 @@ pub(crate) fn start<B>(
             },
         },
     };
-    Some(Record::start(Arc::clone(shared), subject, start))
+    let request_body_read = cx.request_body_read();
+    Some(Record::start(
+        Arc::clone(shared),
+        subject,
+        start,
+        request_body_read,
+    ))
 }
 
 /// The per-request state of [`Metrics`](super::Metrics) inside its
@@ -86,6 +92,12 @@ impl engine::Part for MetricsPart {
     fn trailers(&mut self, trailers: &http::HeaderMap) {
         if let Some(record) = &mut self.0 {
             record.trailers(trailers);
+        }
+    }
+
+    fn data(&mut self, len: usize) {
+        if let Some(record) = &mut self.0 {
+            record.data(len);
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`Record`]: one request's measurement, written exactly once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ::metrics::{Gauge, Histogram};
@@ -25,6 +26,10 @@ pub(crate) struct Record {
     first_byte: Option<Duration>,
     status: Option<StatusCode>,
     active: Gauge,
+    /// The bytes of the request body read so far, when the layer records body sizes.
+    request_body_read: Option<Arc<AtomicU64>>,
+    /// The bytes of the response body sent so far.
+    response_body_sent: u64,
 }
 
 /// What the labels describe: an HTTP request, or a gRPC call.
@@ -93,7 +98,12 @@ impl RouteOrHost {
 }
 
 impl Record {
-    pub(crate) fn start(shared: Arc<Shared>, subject: Subject, start: Instant) -> Self {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        subject: Subject,
+        start: Instant,
+        request_body_read: Option<Arc<AtomicU64>>,
+    ) -> Self {
         let active = match &subject {
             Subject::Http {
                 method,
@@ -132,7 +142,14 @@ impl Record {
             first_byte: None,
             status: None,
             active,
+            request_body_read,
+            response_body_sent: 0,
         }
+    }
+
+    /// A data frame of the response body went by.
+    pub(crate) fn data(&mut self, len: usize) {
+        self.response_body_sent = self.response_body_sent.saturating_add(len as u64);
     }
 
     /// The response head arrived.
@@ -183,18 +200,38 @@ impl Record {
                     | End::BodyError(error_type) => Some(error_type),
                 };
                 let port = port.map(Port::new);
-                self.histogram(
-                    &Values([
-                        Some(*method),
-                        Some(*scheme),
-                        target.as_ref().map(RouteOrHost::as_str),
-                        self.status.as_ref().map(StatusCode::as_str),
-                        error_type,
-                        port.as_ref().map(Port::as_str),
-                        *version,
-                    ]),
-                    Outcome::of(error_type),
-                )
+                let values = Values([
+                    Some(*method),
+                    Some(*scheme),
+                    target.as_ref().map(RouteOrHost::as_str),
+                    self.status.as_ref().map(StatusCode::as_str),
+                    error_type,
+                    port.as_ref().map(Port::as_str),
+                    *version,
+                ]);
+                let outcome = Outcome::of(error_type);
+                if let Some(sizes) = &self.shared.body_sizes {
+                    let read = self
+                        .request_body_read
+                        .as_ref()
+                        .map_or(0, |read| read.load(Ordering::Relaxed));
+                    let shared = &self.shared;
+                    let request = shared.names.request_body_size;
+                    let response = shared.names.response_body_size;
+                    sizes
+                        .request
+                        .get(&values, outcome, |labels| {
+                            ::metrics::histogram!(request, labels)
+                        })
+                        .record(read as f64);
+                    sizes
+                        .response
+                        .get(&values, outcome, |labels| {
+                            ::metrics::histogram!(response, labels)
+                        })
+                        .record(self.response_body_sent as f64);
+                }
+                self.histogram(&values, outcome)
             }
             Subject::Rpc { call, server } => {
                 let outcome = call.end(end);

@@ -1,7 +1,13 @@
 //! [`Metrics`]: the service of both metrics layers.
 
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+
+use bytes::Buf as _;
+use pin_project_lite::pin_project;
 
 use http::{Request, Response};
 use tower_service::Service;
@@ -10,31 +16,41 @@ use super::part::MetricsPart;
 use super::shared::Shared;
 use crate::classify::{ErrorType, MakeClassifier};
 use crate::engine;
+use crate::request::RequestContext;
 
 /// Middleware that records request metrics. Made by [`MetricsLayer`](super::MetricsLayer)
-/// and [`MetricsClientLayer`](super::MetricsClientLayer).
+/// and [`MetricsClientLayer`](super::MetricsClientLayer); `Z` is [`BodySizes`] when it also
+/// records body sizes.
 #[derive(Debug)]
-pub struct Metrics<S, M> {
+pub struct Metrics<S, M, Z = ()> {
     pub(crate) inner: S,
     pub(crate) classifier: M,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) sizes: PhantomData<fn() -> Z>,
 }
 
-impl<S: Clone, M: Clone> Clone for Metrics<S, M> {
+/// The metrics layers' mark that they record body sizes
+/// ([`MetricsLayer::body_sizes`](super::MetricsLayer::body_sizes)): the request body then
+/// reaches the wrapped service as a [`RequestBody`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BodySizes;
+
+impl<S: Clone, M: Clone, Z> Clone for Metrics<S, M, Z> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             classifier: self.classifier.clone(),
             shared: Arc::clone(&self.shared),
+            sizes: PhantomData,
         }
     }
 }
 
-impl<S, M> Metrics<S, M> {
+impl<S, M, Z> Metrics<S, M, Z> {
     define_inner_service_accessors!();
 }
 
-impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S, M>
+impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S, M, ()>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: 'static,
@@ -53,6 +69,90 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let classifier = self.classifier.make_classifier(&request);
         engine::call(&self.shared, classifier, &mut self.inner, request)
+    }
+}
+
+impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S, M, BodySizes>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    S::Error: 'static,
+    ResBody: http_body::Body,
+    M: MakeClassifier,
+    M::FailureClass: ErrorType,
+{
+    type Response = Response<ResponseBody<ResBody, M::ClassifyEos>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, M::Classifier>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let classifier = self.classifier.make_classifier(&request);
+        let read = Arc::new(AtomicU64::new(0));
+        let request = request.map(|inner| RequestBody {
+            inner,
+            read: Arc::clone(&read),
+        });
+        let mut cx = RequestContext::new();
+        cx.count_request_body(read);
+        engine::call_in(cx, &self.shared, classifier, &mut self.inner, request)
+    }
+}
+
+pin_project! {
+    /// The request body a metrics layer that records body sizes hands on: the same frames, their
+    /// bytes counted as they are read.
+    pub struct RequestBody<B> {
+        #[pin]
+        inner: B,
+        read: Arc<AtomicU64>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for RequestBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(data)) = frame
+            .as_ref()
+            .map(|f| f.as_ref().map(http_body::Frame::data_ref))
+            && let Some(data) = data
+        {
+            this.read
+                .fetch_add(data.remaining() as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> RequestBody<B> {
+    /// The body inside.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B> std::fmt::Debug for RequestBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("read", &self.read.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
 

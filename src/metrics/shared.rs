@@ -21,23 +21,34 @@ pub(crate) enum Side {
 pub(crate) struct Names {
     pub(crate) duration: &'static str,
     pub(crate) active: &'static str,
+    /// HTTP only: the body size histograms.
+    pub(crate) request_body_size: &'static str,
+    pub(crate) response_body_size: &'static str,
 }
 
 pub(crate) const SERVER: Names = Names {
     duration: metric::HTTP_SERVER_DURATION.name,
     active: metric::HTTP_SERVER_ACTIVE.name,
+    request_body_size: metric::HTTP_SERVER_REQUEST_BODY_SIZE.name,
+    response_body_size: metric::HTTP_SERVER_RESPONSE_BODY_SIZE.name,
 };
 pub(crate) const CLIENT: Names = Names {
     duration: metric::HTTP_CLIENT_DURATION.name,
     active: metric::HTTP_CLIENT_ACTIVE.name,
+    request_body_size: metric::HTTP_CLIENT_REQUEST_BODY_SIZE.name,
+    response_body_size: metric::HTTP_CLIENT_RESPONSE_BODY_SIZE.name,
 };
 pub(crate) const RPC_SERVER: Names = Names {
     duration: metric::RPC_SERVER_DURATION.name,
     active: metric::RPC_SERVER_ACTIVE.name,
+    request_body_size: "",
+    response_body_size: "",
 };
 pub(crate) const RPC_CLIENT: Names = Names {
     duration: metric::RPC_CLIENT_DURATION.name,
     active: metric::RPC_CLIENT_ACTIVE.name,
+    request_body_size: "",
+    response_body_size: "",
 };
 
 /// What every clone of a layer and its services share: configuration and registered handles.
@@ -68,6 +79,15 @@ pub(crate) struct Shared {
     pub(crate) error_types: Option<crate::error_type::ErrorTypeFn>,
     /// A server's callers whose forwarded headers say the scheme.
     pub(crate) forwarded: crate::trust::TrustPolicy,
+    /// The body size histograms, when the layer records them (HTTP only).
+    pub(crate) body_sizes: Option<BodySizeHandles>,
+}
+
+/// The handles of the request and response body size histograms, by the duration's labels.
+#[derive(Debug)]
+pub(crate) struct BodySizeHandles {
+    pub(crate) request: LabelSets<7, Histogram>,
+    pub(crate) response: LabelSets<7, Histogram>,
 }
 
 impl Shared {

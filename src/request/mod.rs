@@ -45,12 +45,33 @@ pub(crate) struct RequestContext {
     trace_ids: Option<(opentelemetry::TraceId, opentelemetry::SpanId)>,
     /// The level of the log span, set by the first capability that wants one.
     log_level: Option<Level>,
+    /// The bytes of the request body read so far, when a metrics layer counts them.
+    #[cfg(feature = "metrics")]
+    request_body_read: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl RequestContext {
     /// The context of a request arriving now.
     pub(crate) fn new() -> Self {
         Self::default()
+    }
+
+    /// The request body is counted into `read` as it is read (a metrics layer recording body
+    /// sizes wrapped it).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_request_body(
+        &mut self,
+        read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        self.request_body_read = Some(read);
+    }
+
+    /// The counter of the request body's bytes, for the metrics record.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn request_body_read(
+        &mut self,
+    ) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        self.request_body_read.take()
     }
 
     /// When the request arrived: the clock is read the first time this is asked.

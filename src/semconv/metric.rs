@@ -33,6 +33,26 @@ pub(crate) const HTTP_CLIENT_ACTIVE: Metric = Metric {
     name: "http.client.active_requests",
     prometheus: "http_client_active_requests",
 };
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const HTTP_SERVER_REQUEST_BODY_SIZE: Metric = Metric {
+    name: "http.server.request.body.size",
+    prometheus: "http_server_request_body_size_bytes",
+};
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const HTTP_SERVER_RESPONSE_BODY_SIZE: Metric = Metric {
+    name: "http.server.response.body.size",
+    prometheus: "http_server_response_body_size_bytes",
+};
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const HTTP_CLIENT_REQUEST_BODY_SIZE: Metric = Metric {
+    name: "http.client.request.body.size",
+    prometheus: "http_client_request_body_size_bytes",
+};
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const HTTP_CLIENT_RESPONSE_BODY_SIZE: Metric = Metric {
+    name: "http.client.response.body.size",
+    prometheus: "http_client_response_body_size_bytes",
+};
 pub(crate) const RPC_SERVER_DURATION: Metric = Metric {
     name: "rpc.server.call.duration",
     prometheus: "rpc_server_call_duration_seconds",
@@ -66,29 +86,46 @@ pub const DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// Bucket boundaries, in bytes, for the body size histograms (the conventions advise none):
+/// an empty body, then powers of 4 from 64 B to 64 MiB.
+#[cfg_attr(not(feature = "metrics"), allow(unreachable_pub, dead_code))]
+pub const BODY_SIZE_BUCKETS: [f64; 12] = [
+    0.0,
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16_384.0,
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn prometheus_names_follow_from_the_names() {
-        for (metric, seconds) in [
-            (HTTP_SERVER_DURATION, true),
-            (HTTP_SERVER_ACTIVE, false),
-            (HTTP_CLIENT_DURATION, true),
-            (HTTP_CLIENT_ACTIVE, false),
-            (RPC_SERVER_DURATION, true),
-            (RPC_SERVER_ACTIVE, false),
-            (RPC_CLIENT_DURATION, true),
-            (RPC_CLIENT_ACTIVE, false),
-            (OPERATION_DURATION, true),
+        for (metric, unit) in [
+            (HTTP_SERVER_DURATION, "_seconds"),
+            (HTTP_SERVER_ACTIVE, ""),
+            (HTTP_CLIENT_DURATION, "_seconds"),
+            (HTTP_CLIENT_ACTIVE, ""),
+            (HTTP_SERVER_REQUEST_BODY_SIZE, "_bytes"),
+            (HTTP_SERVER_RESPONSE_BODY_SIZE, "_bytes"),
+            (HTTP_CLIENT_REQUEST_BODY_SIZE, "_bytes"),
+            (HTTP_CLIENT_RESPONSE_BODY_SIZE, "_bytes"),
+            (RPC_SERVER_DURATION, "_seconds"),
+            (RPC_SERVER_ACTIVE, ""),
+            (RPC_CLIENT_DURATION, "_seconds"),
+            (RPC_CLIENT_ACTIVE, ""),
+            (OPERATION_DURATION, "_seconds"),
         ] {
-            let base = metric.name.replace('.', "_");
-            let expected = if seconds {
-                format!("{base}_seconds")
-            } else {
-                base
-            };
+            let expected = format!("{}{unit}", metric.name.replace('.', "_"));
             assert_eq!(metric.prometheus, expected);
         }
     }

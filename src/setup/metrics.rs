@@ -20,7 +20,7 @@ use opentelemetry_sdk::metrics::{
 
 use super::SetupError;
 use super::otlp::{ExportHealth, OtlpProtocol, Target, in_runtime, var};
-use crate::metrics::DURATION_BUCKETS;
+use crate::metrics::{BODY_SIZE_BUCKETS, DURATION_BUCKETS};
 
 /// Where the `metrics` facade's measurements go: `OTEL_METRICS_EXPORTER`, a comma-separated
 /// list of `prometheus` (the default), `otlp` and `none`.
@@ -107,19 +107,24 @@ pub(crate) fn otlp_provider(
 }
 
 /// The view giving every histogram in seconds the semantic conventions' duration buckets (the
-/// SDK's default buckets are meant for milliseconds).
+/// SDK's default buckets are meant for milliseconds), and every one in bytes the body size
+/// buckets.
 fn seconds_buckets(instrument: &Instrument) -> Option<Stream> {
-    (instrument.kind() == InstrumentKind::Histogram && instrument.unit() == "s")
-        .then(|| {
-            Stream::builder()
-                .with_aggregation(Aggregation::ExplicitBucketHistogram {
-                    boundaries: DURATION_BUCKETS.to_vec(),
-                    record_min_max: true,
-                })
-                .build()
-                .ok()
+    if instrument.kind() != InstrumentKind::Histogram {
+        return None;
+    }
+    let boundaries = match instrument.unit() {
+        "s" => DURATION_BUCKETS.to_vec(),
+        "By" => BODY_SIZE_BUCKETS.to_vec(),
+        _ => return None,
+    };
+    Stream::builder()
+        .with_aggregation(Aggregation::ExplicitBucketHistogram {
+            boundaries,
+            record_min_max: true,
         })
-        .flatten()
+        .build()
+        .ok()
 }
 
 /// The `metrics` recorder that records into `provider`'s meters.

@@ -18,7 +18,7 @@ use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::{self, Registry};
 
-use crate::metrics::DURATION_BUCKETS;
+use crate::metrics::{BODY_SIZE_BUCKETS, DURATION_BUCKETS};
 
 /// The content type of the classic Prometheus text format (version 0.0.4).
 pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -76,11 +76,16 @@ impl EncodeLabelSet for TraceExemplar {
 
 type DurationHistogram = HistogramWithExemplars<TraceExemplar>;
 
-/// The series of one histogram, each made with the duration buckets.
+/// The series of one histogram, each made with the duration buckets (the body size buckets
+/// for a histogram described in bytes).
 type Histograms = Family<Labels, DurationHistogram, fn() -> DurationHistogram>;
 
 fn duration_histogram() -> DurationHistogram {
     HistogramWithExemplars::new(DURATION_BUCKETS.iter().copied())
+}
+
+fn size_histogram() -> DurationHistogram {
+    HistogramWithExemplars::new(BODY_SIZE_BUCKETS.iter().copied())
 }
 
 /// A Prometheus recorder for the `metrics` facade, on a `prometheus-client` registry.
@@ -88,7 +93,8 @@ fn duration_histogram() -> DurationHistogram {
 /// Names and labels follow Prometheus's conventions, as `metrics-exporter-prometheus`'s
 /// recommended naming has them: dots become underscores, a histogram or gauge described in
 /// seconds or bytes gets the unit as a suffix (`http_server_request_duration_seconds`),
-/// counters end in `_total`. Every histogram has the semantic conventions' duration buckets,
+/// counters end in `_total`. Every histogram has the semantic conventions' duration buckets
+/// (one described in bytes, [`BODY_SIZE_BUCKETS`](crate::metrics::BODY_SIZE_BUCKETS)),
 /// and each bucket keeps the trace and span IDs of the last sampled request that landed in it
 /// as its exemplar. `TelemetryBuilder::init` installs one; build one yourself to install it in your
 /// own way (behind a fan-out, say).
@@ -234,10 +240,23 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        let in_bytes = matches!(
+            self.shared
+                .described
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(key.name()),
+            Some((Some(Unit::Bytes), _))
+        );
+        let buckets: fn() -> DurationHistogram = if in_bytes {
+            size_histogram
+        } else {
+            duration_histogram
+        };
         let family = self.family(
             &self.shared.histograms,
             key.name(),
-            || Family::new_with_constructor(duration_histogram as fn() -> DurationHistogram),
+            || Family::new_with_constructor(buckets),
             false,
         );
         let histogram = family.get_or_create(&labels(key)).clone();
@@ -489,6 +508,10 @@ mod tests {
         recorder.describe_gauge("payload".into(), Some(Unit::Bytes), "Payload.".into());
         recorder.describe_gauge("cpu".into(), Some(Unit::Percent), "CPU.".into());
         recorder.describe_histogram("wait".into(), Some(Unit::Milliseconds), "Wait.".into());
+        recorder.describe_histogram("body".into(), Some(Unit::Bytes), "Body.".into());
+        recorder
+            .register_histogram(&Key::from_name("body"), &metadata)
+            .record(100.0);
         let jobs = recorder.register_counter(&Key::from_name("jobs"), &metadata);
         jobs.absolute(5);
         jobs.absolute(3);
@@ -511,6 +534,9 @@ mod tests {
             "payload_bytes 1.5",
             "cpu_percent 2.0",
             "wait_ms_count 1",
+            // Bytes get the body size buckets, not the duration ones.
+            "body_bytes_bucket{le=\"64\"} 0",
+            "body_bytes_bucket{le=\"256\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
