@@ -270,6 +270,7 @@ mod classified {
 /// A layer's `call`: the request's context, the capabilities' `begin`, the log span opened
 /// once with what they found, the inner service called with everything entered, and the
 /// capabilities' refusals logged inside the span.
+#[inline]
 pub(crate) fn call<K, S, B, C>(
     capabilities: &K,
     classifier: C,
@@ -290,6 +291,7 @@ where
 }
 
 /// [`call`] with a context a layer prepared (a counter of the request body's bytes).
+#[inline]
 pub(crate) fn call_in<K, S, B, C>(
     mut cx: RequestContext,
     capabilities: &K,
