@@ -6,11 +6,11 @@ mod tracestate;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::baggage::{Baggage, BaggageExt};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 
 pub use self::baggage::{BaggageReason, InvalidBaggage, parse_baggage};
 pub use self::traceparent::{InvalidTraceParent, RANDOM, TraceParent, TraceParentReason};
-pub use self::tracestate::{InvalidTraceState, TraceStateReason, parse_tracestate};
+pub use self::tracestate::{InvalidTraceState, TraceStateList, TraceStateReason, parse_tracestate};
 
 /// The limits of the parsers, for documentation and tests.
 pub mod limits {
@@ -34,7 +34,7 @@ pub const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 #[derive(Debug, Default)]
 pub struct Extracted {
     parent: Option<TraceParent>,
-    trace_state: TraceState,
+    trace_state: TraceStateList,
     baggage: Baggage,
     traceparent_error: Option<InvalidTraceParent>,
     tracestate_error: Option<InvalidTraceState>,
@@ -58,13 +58,13 @@ impl Extracted {
                 parent.parent_id(),
                 parent.flags(),
                 true,
-                self.trace_state.clone(),
+                self.trace_state.trace_state().clone(),
             )
         })
     }
 
     /// The `tracestate` list; empty without a valid `traceparent`.
-    pub fn trace_state(&self) -> &TraceState {
+    pub fn trace_state(&self) -> &TraceStateList {
         &self.trace_state
     }
 
@@ -94,6 +94,10 @@ impl Extracted {
         let mut context = opentelemetry::Context::new();
         if let Some(span_context) = self.span_context() {
             context = context.with_remote_span_context(span_context);
+            // The list as it came, for the calls this request makes (see `inject_in`).
+            if !self.trace_state.is_empty() {
+                context = context.with_value(InboundTraceState(self.trace_state.clone()));
+            }
         }
         if !self.baggage.is_empty() {
             context = context.with_baggage(self.baggage.iter().map(|(key, (value, metadata))| {
@@ -161,6 +165,33 @@ pub fn extract(headers: &HeaderMap) -> Extracted {
     extracted
 }
 
+/// The inbound `tracestate` of the request being handled, in its OpenTelemetry context.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) struct InboundTraceState(TraceStateList);
+
+/// Writes the context `cx` holds, a span's and its baggage, into an outbound request's headers,
+/// as [`inject`]; `tracestate` is the inbound list as it came when the span still carries it
+/// unchanged (OpenTelemetry's `TraceState` may hold only part of it), else the span's.
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn inject_in(
+    cx: &opentelemetry::Context,
+    span_context: &SpanContext,
+    baggage: &Baggage,
+    headers: &mut HeaderMap,
+) {
+    let inbound = cx
+        .get::<InboundTraceState>()
+        .map(|InboundTraceState(list)| list)
+        .filter(|list| list.trace_state() == span_context.trace_state());
+    write(
+        span_context,
+        inbound.map(TraceStateList::header),
+        baggage,
+        headers,
+    );
+}
+
 /// Writes a span context and baggage into an outbound request's headers.
 ///
 /// `traceparent` is written in version `00` with the `sampled` and `random` flags as they are
@@ -186,6 +217,15 @@ pub fn extract(headers: &HeaderMap) -> Extracted {
 /// assert_eq!(headers["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03");
 /// ```
 pub fn inject(span_context: &SpanContext, baggage: &Baggage, headers: &mut HeaderMap) {
+    write(span_context, None, baggage, headers);
+}
+
+fn write(
+    span_context: &SpanContext,
+    inbound_state: Option<&str>,
+    baggage: &Baggage,
+    headers: &mut HeaderMap,
+) {
     if span_context.is_valid() && !headers.contains_key(TRACEPARENT) {
         let parent = TraceParent::new(
             span_context.trace_id(),
@@ -193,9 +233,12 @@ pub fn inject(span_context: &SpanContext, baggage: &Baggage, headers: &mut Heade
             span_context.trace_flags(),
         );
         headers.insert(TRACEPARENT, parent.to_header_value());
-        // Bounded by its type: OpenTelemetry's `TraceState` keeps at most 32 members of
-        // 256-byte keys and values, the limits our parser enforces on the way in.
-        let state = span_context.trace_state().header();
+        // Bounded: the inbound list by our parser's limits, OpenTelemetry's `TraceState` by
+        // its type (at most 32 members of 256-byte keys and values).
+        let state = match inbound_state {
+            Some(state) => std::borrow::Cow::Borrowed(state),
+            None => std::borrow::Cow::Owned(span_context.trace_state().header()),
+        };
         if !state.is_empty()
             && let Ok(value) = HeaderValue::from_str(&state)
         {
@@ -234,7 +277,7 @@ mod tests {
         );
         assert!(sent.len() <= limits::TRACESTATE_MAX_LEN);
     }
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
 
@@ -291,14 +334,46 @@ mod tests {
     fn an_invalid_tracestate_keeps_the_parent_and_drops_the_state() {
         let extracted = extract(&headers(&[
             ("traceparent", TP),
-            ("tracestate", "rojo=1,rojo=2"),
+            ("tracestate", "rojo=1,Rojo=2"),
         ]));
         let context = extracted.span_context().unwrap();
         assert!(context.trace_state().header().is_empty());
         assert_eq!(
             extracted.tracestate_error().unwrap().reason(),
-            TraceStateReason::DuplicateKey
+            TraceStateReason::Key
         );
+    }
+
+    #[test]
+    fn a_list_opentelemetry_refuses_in_part_is_sent_on_whole() {
+        let extracted = extract(&headers(&[
+            ("traceparent", TP),
+            ("tracestate", "rojo=1,foo@@bar=2,rojo=3"),
+        ]));
+        assert_eq!(extracted.trace_state().header(), "rojo=1,foo@@bar=2");
+        assert_eq!(extracted.trace_state().len(), 2);
+        // OpenTelemetry's `TraceState` holds what its older key check accepts.
+        let context = extracted.span_context().unwrap();
+        assert_eq!(context.trace_state().header(), "rojo=1");
+        // A call made in this context sends the list as it came, with a new parent ID...
+        let cx = extracted.to_context();
+        let mut sent = HeaderMap::new();
+        inject_in(&cx, &context, &Baggage::new(), &mut sent);
+        assert_eq!(sent[TRACESTATE], "rojo=1,foo@@bar=2");
+        // ...unless the span's own state changed (a sampler or the application wrote to it).
+        let changed = SpanContext::new(
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags(),
+            false,
+            context.trace_state().insert("congo", "9").unwrap(),
+        );
+        let mut sent = HeaderMap::new();
+        inject_in(&cx, &changed, &Baggage::new(), &mut sent);
+        assert_eq!(sent[TRACESTATE], "congo=9,rojo=1");
+        let mut plain = HeaderMap::new();
+        inject(&context, &Baggage::new(), &mut plain);
+        assert_eq!(plain[TRACESTATE], "rojo=1");
     }
 
     #[test]

@@ -12,15 +12,91 @@ pub const MAX_MEMBERS: usize = 32;
 /// it is scanned.
 pub const MAX_LEN: usize = MAX_MEMBERS * (256 + 1 + 256) + (MAX_MEMBERS - 1);
 
+/// A `tracestate` list as the current recommendation has it: its members in the order they
+/// came, the first occurrence of a repeated key kept. Made by [`parse_tracestate`].
+///
+/// It is sent on as it came ([`header`](Self::header)), not through OpenTelemetry's
+/// `TraceState`, whose key check predates the current grammar (it refuses `foo@@bar`, a second
+/// `@`, and system IDs over 14 characters, which are valid keys now).
+/// [`trace_state`](Self::trace_state) holds the members OpenTelemetry accepts, for the span
+/// contexts of the SDK.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceStateList {
+    /// The members, `key=value` joined by commas.
+    header: String,
+    /// The members OpenTelemetry's `TraceState` accepts.
+    otel: TraceState,
+}
+
+impl TraceStateList {
+    /// The list as a `tracestate` header value: `key=value` members joined by commas, empty
+    /// for an empty list.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.members().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The members, in order.
+    pub fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.header
+            .split(',')
+            .filter_map(|member| member.split_once('='))
+    }
+
+    /// How many members the list has.
+    pub fn len(&self) -> usize {
+        self.members().count()
+    }
+
+    /// Whether the list has no member.
+    pub fn is_empty(&self) -> bool {
+        self.header.is_empty()
+    }
+
+    /// The members OpenTelemetry's `TraceState` accepts, in order: all of them, unless a key
+    /// is one only the current grammar allows.
+    pub fn trace_state(&self) -> &TraceState {
+        &self.otel
+    }
+
+    fn new(members: &[(&str, &str)]) -> Self {
+        let mut header =
+            String::with_capacity(members.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+        for (i, (key, value)) in members.iter().enumerate() {
+            if i > 0 {
+                header.push(',');
+            }
+            header.push_str(key);
+            header.push('=');
+            header.push_str(value);
+        }
+        let otel = TraceState::from_key_value(members.iter().copied()).unwrap_or_else(|_| {
+            // Only a key the current grammar added is refused: keep the others.
+            TraceState::from_key_value(
+                members
+                    .iter()
+                    .copied()
+                    .filter(|member| TraceState::from_key_value([*member]).is_ok()),
+            )
+            .unwrap_or_default()
+        });
+        Self { header, otel }
+    }
+}
+
 /// Parses the `tracestate` header lines of one request, combined in order as one list.
 ///
-/// Follows the key and value grammar of the current recommendation: simple keys (a lowercase
-/// letter, then up to 255 of `a-z 0-9 _ - * /`) and multi-tenant keys (`tenant@system`, with
-/// tenant IDs up to 241 characters starting with a letter or digit and system IDs up to 14
-/// starting with a letter); values of 1 to 256 printable ASCII characters other than `,` and
-/// `=`, not ending in a space. Optional white space around members is ignored and empty
-/// members are skipped. More than 32 members, a duplicate key or any malformed member makes the
-/// whole `tracestate` invalid.
+/// Follows the grammar of the current recommendation (W3C Trace Context Level 2, 3.3.1): a key
+/// is a lowercase letter or a digit, then up to 255 of `a-z 0-9 _ - * / @`; a value is 1 to
+/// 256 printable ASCII characters other than `,` and `=`, not ending in a space. Optional white
+/// space around members is ignored and empty members are skipped. A key that appears again
+/// keeps its first value and the later members with that key are dropped: vendors add and
+/// update their members at the left of the list, so the first is the most recent. More than 32 members or any malformed member
+/// makes the whole `tracestate` invalid.
 ///
 /// ```
 /// use tower_telemetry::propagation::parse_tracestate;
@@ -28,9 +104,11 @@ pub const MAX_LEN: usize = MAX_MEMBERS * (256 + 1 + 256) + (MAX_MEMBERS - 1);
 /// let state = parse_tracestate([&b"rojo=00f067aa0ba902b7, tenant@vendor=t61rcWkgMzE"[..]]).unwrap();
 /// assert_eq!(state.get("rojo"), Some("00f067aa0ba902b7"));
 /// assert_eq!(state.get("tenant@vendor"), Some("t61rcWkgMzE"));
-/// assert!(parse_tracestate([&b"rojo=1,rojo=2"[..]]).is_err());
+/// let twice = parse_tracestate([&b"rojo=1,congo=2,rojo=3"[..]]).unwrap();
+/// assert_eq!(twice.header(), "rojo=1,congo=2");
+/// assert!(parse_tracestate([&b"@rojo=1"[..]]).is_err());
 /// ```
-pub fn parse_tracestate<'a, I>(lines: I) -> Result<TraceState, InvalidTraceState>
+pub fn parse_tracestate<'a, I>(lines: I) -> Result<TraceStateList, InvalidTraceState>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
@@ -60,23 +138,21 @@ where
             if !valid_value(value) {
                 return err(R::Value);
             }
-            if members.len() == MAX_MEMBERS {
-                return err(R::TooManyMembers);
-            }
             // Both were checked to be ASCII just above.
             let (Ok(key), Ok(value)) = (std::str::from_utf8(key), std::str::from_utf8(value))
             else {
                 return err(R::Value);
             };
             if members.iter().any(|(k, _)| *k == key) {
-                return err(R::DuplicateKey);
+                continue;
+            }
+            if members.len() == MAX_MEMBERS {
+                return err(R::TooManyMembers);
             }
             members.push((key, value));
         }
     }
-    // Every key and value passed a grammar stricter than OpenTelemetry's own checks, and there
-    // are at most 32, so the conversion cannot fail; the fallback keeps the path panic-free.
-    TraceState::from_key_value(members).or(err(R::Key))
+    Ok(TraceStateList::new(&members))
 }
 
 refusal_error!(
@@ -100,8 +176,6 @@ pub enum TraceStateReason {
     /// A value outside the value grammar (empty, too long, a forbidden character, a trailing
     /// space).
     Value,
-    /// The same key twice.
-    DuplicateKey,
 }
 
 impl fmt::Display for TraceStateReason {
@@ -112,7 +186,6 @@ impl fmt::Display for TraceStateReason {
             Self::MissingEquals => "a list member has no `=`",
             Self::Key => "a key breaks the key grammar",
             Self::Value => "a value breaks the value grammar",
-            Self::DuplicateKey => "a key appears twice",
         })
     }
 }
@@ -128,41 +201,22 @@ pub(crate) fn trim_ows(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// `lcalpha / DIGIT / "_" / "-" / "*" / "/"`: a key character after the first.
+/// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
 fn key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`: the current grammar, in which `@` is a key
+/// character like the others (the earlier `tenant@system` split, with its 241 + 14 limits, is
+/// gone).
 fn valid_key(key: &[u8]) -> bool {
-    match key.iter().position(|&b| b == b'@') {
-        // simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-        None => match key {
-            [first, rest @ ..] => {
-                first.is_ascii_lowercase() && rest.len() <= 255 && rest.iter().all(|&b| key_char(b))
-            }
-            [] => false,
-        },
-        // multi-tenant-key = tenant-id "@" system-id
-        Some(at) => {
-            let (tenant, system) = (&key[..at], &key[at + 1..]);
-            let tenant_ok = match tenant {
-                [first, rest @ ..] => {
-                    (first.is_ascii_lowercase() || first.is_ascii_digit())
-                        && rest.len() <= 240
-                        && rest.iter().all(|&b| key_char(b))
-                }
-                [] => false,
-            };
-            let system_ok = match system {
-                [first, rest @ ..] => {
-                    first.is_ascii_lowercase()
-                        && rest.len() <= 13
-                        && rest.iter().all(|&b| key_char(b))
-                }
-                [] => false,
-            };
-            tenant_ok && system_ok
+    match key {
+        [first, rest @ ..] => {
+            (first.is_ascii_lowercase() || first.is_ascii_digit())
+                && rest.len() <= 255
+                && rest.iter().all(|&b| key_char(b))
         }
+        [] => false,
     }
 }
 
@@ -226,7 +280,14 @@ mod tests {
         let ok_value_256 = format!("k={value_256}");
         let bad_value_257 = format!("k={value_257}");
         let ok_tenant_241 = format!("{tenant_241}@sys=v");
-        let bad_tenant_242 = format!("{tenant_242}@sys=v");
+        let ok_tenant_242 = format!("{tenant_242}@sys=v");
+        // The current grammar's own examples: `@` anywhere after the first character.
+        let tenant_241_system_14 = format!("{tenant_241}@{}", "s".repeat(14));
+        let t_242_at_v = format!("{}@v", "t".repeat(242));
+        let (long_at, t_at) = (
+            format!("{tenant_241_system_14}=1"),
+            format!("{t_242_at_v}=1"),
+        );
         /// Header lines, expected members or reason, why.
         type Case<'a> = (
             Vec<&'a str>,
@@ -319,13 +380,27 @@ mod tests {
             (vec![&m33], Err(R::TooManyMembers), "33 members"),
             (
                 vec!["rojo=1", "rojo=2"],
-                Err(R::DuplicateKey),
-                "duplicate keys across lines",
+                Ok(kv(&[("rojo", "1")])),
+                "a duplicate key across lines: the first kept",
             ),
             (
                 vec!["rojo=1,congo=2,rojo=1"],
-                Err(R::DuplicateKey),
-                "duplicate keys, same value",
+                Ok(kv(&[("rojo", "1"), ("congo", "2")])),
+                "a duplicate key, same value",
+            ),
+            (
+                vec!["foo@=1", "foo@@bar=2", "foo@bar@baz=3"],
+                Ok(kv(&[
+                    ("foo@", "1"),
+                    ("foo@@bar", "2"),
+                    ("foo@bar@baz", "3"),
+                ])),
+                "`@` is a key character",
+            ),
+            (
+                vec![&long_at, &t_at],
+                Ok(kv(&[(&tenant_241_system_14, "1"), (&t_242_at_v, "1")])),
+                "no tenant and system limits any more",
             ),
             (vec!["rojo"], Err(R::MissingEquals), "no ="),
             (vec!["k="], Err(R::Value), "empty value"),
@@ -336,32 +411,21 @@ mod tests {
             (vec!["Rojo=1"], Err(R::Key), "uppercase key"),
             (
                 vec!["1rojo=1"],
-                Err(R::Key),
-                "simple key starting with a digit",
+                Ok(kv(&[("1rojo", "1")])),
+                "a key may start with a digit",
             ),
             (vec!["=1"], Err(R::Key), "empty key"),
             (vec!["ro jo=1"], Err(R::Key), "space in a key"),
             (vec!["ro.jo=1"], Err(R::Key), "dot in a key"),
             (vec![&bad_key_257], Err(R::Key), "257-character key"),
             (
-                vec![&bad_tenant_242],
-                Err(R::Key),
-                "242-character tenant ID",
+                vec![&ok_tenant_242],
+                Ok(kv(&[(&format!("{tenant_242}@sys"), "v")])),
+                "a 242-character part before `@`",
             ),
-            (
-                vec!["t@s234567890abcd=1"],
-                Err(R::Key),
-                "15-character system ID",
-            ),
-            (
-                vec!["t@0sys=1"],
-                Err(R::Key),
-                "system ID starting with a digit",
-            ),
-            (vec!["@sys=1"], Err(R::Key), "empty tenant ID"),
-            (vec!["t@=1"], Err(R::Key), "empty system ID"),
-            (vec!["t@s@y=1"], Err(R::Key), "two @"),
-            (vec!["_t@sys=1"], Err(R::Key), "tenant starting with _"),
+            (vec!["@sys=1"], Err(R::Key), "a key starting with @"),
+            (vec!["_t@sys=1"], Err(R::Key), "a key starting with _"),
+            (vec!["Foo@bar=1"], Err(R::Key), "uppercase before @"),
         ];
         for (lines, expected, why) in cases {
             assert_eq!(parse(&lines), expected, "{why}: {lines:?}");
@@ -399,7 +463,6 @@ mod tests {
             TraceStateReason::TooManyMembers,
             TraceStateReason::MissingEquals,
             TraceStateReason::Value,
-            TraceStateReason::DuplicateKey,
         ] {
             assert!(!reason.to_string().is_empty());
         }

@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use crate::classify::{ErrorType, MakeClassifier, SharedClassifier, StatusInRangeAsFailures};
 use crate::engine::Begin;
-use crate::propagation::inject;
+use crate::propagation::{inject, inject_in};
 use crate::request::RequestContext;
 use crate::rpc::{Call, Methods};
 use crate::semconv::Protocol;
@@ -178,7 +178,8 @@ where
             &no_baggage
         };
         if send_context {
-            inject(
+            inject_in(
+                &span_cx,
                 span_cx.span().span_context(),
                 baggage,
                 request.headers_mut(),
