@@ -661,15 +661,7 @@ async fn what_the_presets_emit_is_the_checked_in_list_and_nothing_deprecated() {
         "rpc_server_active_calls",
         "rpc_client_active_calls",
     ] {
-        let samples: Vec<_> = common::prom::samples(&exposition)
-            .into_iter()
-            .filter(|s| {
-                s.name == metric
-                    || s.name
-                        .strip_prefix(metric)
-                        .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest))
-            })
-            .collect();
+        let samples = common::prom::samples_of(&exposition, metric);
         assert!(!samples.is_empty(), "{metric} in {exposition}");
         let items: Vec<(String, BTreeSet<String>)> = samples
             .iter()

@@ -994,15 +994,7 @@ async fn what_the_http_layers_emit_is_the_checked_in_list() {
         ("http_client_request_body_size_bytes", true),
         ("http_client_response_body_size_bytes", true),
     ] {
-        let series: Vec<_> = samples(&exposition)
-            .into_iter()
-            .filter(|s| {
-                s.name == metric
-                    || s.name
-                        .strip_prefix(metric)
-                        .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest))
-            })
-            .collect();
+        let series = common::prom::samples_of(&exposition, metric);
         assert!(opt_in || !series.is_empty(), "{metric} in {exposition}");
         for sample in series {
             let keys: BTreeSet<String> = sample

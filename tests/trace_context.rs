@@ -87,19 +87,12 @@ async fn server_b() -> SocketAddr {
 
 /// What B received when A was called with `headers`: its `traceparent` and `tracestate` lines.
 async fn through(a: SocketAddr, headers: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
-    let mut request = http::Request::get(format!("http://{a}/call"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client()
-        .request(request.body(http_body_util::Empty::new()).unwrap())
-        .await
-        .unwrap();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let json: Value = serde_json::from_slice(&body).unwrap();
+    let headers: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_bytes()))
+        .collect();
+    let (_, _, body) = fetch(&client(), a, "/call", &headers).await;
+    let json: Value = serde_json::from_str(&body).unwrap();
     let strings = |key: &str| -> Vec<String> {
         json[key]
             .as_array()

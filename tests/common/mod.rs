@@ -192,8 +192,18 @@ pub async fn until_value<T>(what: &str, happened: impl AsyncFnMut() -> Option<T>
 
 /// [`until_value`], returning `None` when the event did not come, for a caller that says
 /// more about what it saw instead.
-pub async fn within<T>(mut happened: impl AsyncFnMut() -> Option<T>) -> Option<T> {
-    for _ in 0..200 {
+pub async fn within<T>(happened: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    within_for(Duration::from_secs(10), happened).await
+}
+
+/// [`within`], for an event that may take longer than 10 s to be seen (a scrape by a real
+/// Prometheus): at most `bound`, asking every 50 ms.
+pub async fn within_for<T>(
+    bound: Duration,
+    mut happened: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
+    let tries = bound.as_millis() / 50;
+    for _ in 0..tries {
         if let Some(value) = happened().await {
             return Some(value);
         }

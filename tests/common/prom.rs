@@ -80,3 +80,17 @@ pub fn value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         .find(|s| s.name == name && s.labels == wanted)
         .map(|s| s.value)
 }
+
+/// The samples of `metric` in `text`: the gauge's, or the histogram's `_bucket`, `_count` and
+/// `_sum`.
+pub fn samples_of(text: &str, metric: &str) -> Vec<Sample> {
+    samples(text)
+        .into_iter()
+        .filter(|s| {
+            s.name == metric
+                || s.name
+                    .strip_prefix(metric)
+                    .is_some_and(|rest| ["_bucket", "_count", "_sum"].contains(&rest))
+        })
+        .collect()
+}

@@ -156,16 +156,16 @@ impl PrometheusServer {
         accept: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
         let mut last = None;
-        for _ in 0..60 {
-            if let Some(result) = self.query(client, query).await {
-                if accept(&result) {
-                    return result;
-                }
-                last = Some(result);
+        let accepted = super::within_for(Duration::from_secs(30), async || {
+            let result = self.query(client, query).await?;
+            if accept(&result) {
+                return Some(result);
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        panic!("{query} never gave the expected result; last: {last:?}");
+            last = Some(result);
+            None
+        })
+        .await;
+        accepted.unwrap_or_else(|| panic!("{query} never gave the expected result; last: {last:?}"))
     }
 }
 
