@@ -61,11 +61,15 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
                 // Out of file descriptors, or a connection reset before it was accepted:
-                // keep serving the connections we have, and try again shortly.
+                // keep serving the connections we have and back off before accepting again
+                // (as `axum::serve` does), so that a full descriptor table is not a busy
+                // loop; a stop during the back-off still stops at once.
                 Err(err) => {
                     tracing::warn!(error = %err, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        () = &mut stop => break,
+                    }
                 }
             },
             () = &mut stop => break,
