@@ -114,26 +114,15 @@ pub fn error_type_of(error: &ErrorRef<'_>, custom: Option<ErrorTypeFn>) -> &'sta
     if let Some(name) = custom.and_then(|custom| custom(error)) {
         return name;
     }
-    if let Some(name) = known_name(error.any) {
-        return name;
-    }
-    if let Some(error) = error.as_error() {
-        let mut next = Some(error);
-        while let Some(error) = next {
-            if let Some(name) = known_dyn_name(error) {
-                return name;
-            }
-            next = error.source();
+    // The error itself when its type is known (or the error a box holds), then its sources.
+    let mut next = error.as_error();
+    while let Some(error) = next {
+        if let Some(name) = known_dyn_name(error) {
+            return name;
         }
+        next = error.source();
     }
     own_name(error.type_name)
-}
-
-fn known_name(any: &dyn Any) -> Option<&'static str> {
-    if let Some(error) = any.downcast_ref::<std::io::Error>() {
-        return Some(io_name(error));
-    }
-    known::name(any)
 }
 
 fn known_dyn_name(error: &(dyn Error + 'static)) -> Option<&'static str> {
@@ -149,6 +138,7 @@ mod known {
     use std::any::Any;
     use std::error::Error;
 
+    /// A value of one of the types [`dyn_name`] knows, as `dyn Error`.
     pub(super) fn as_error(any: &dyn Any) -> Option<&(dyn Error + 'static)> {
         if let Some(error) = any.downcast_ref::<hyper_util::client::legacy::Error>() {
             return Some(error);
@@ -156,27 +146,17 @@ mod known {
         if let Some(error) = any.downcast_ref::<hyper::Error>() {
             return Some(error);
         }
-        None
-    }
-
-    pub(super) fn name(any: &dyn Any) -> Option<&'static str> {
-        if let Some(error) = any.downcast_ref::<hyper_util::client::legacy::Error>() {
-            // Not connected: name what went wrong, from the sources.
-            return error.is_connect().then_some("connect");
-        }
-        if let Some(error) = any.downcast_ref::<hyper::Error>() {
-            return hyper_name(error);
-        }
         #[cfg(feature = "tonic")]
         if let Some(status) = any.downcast_ref::<tonic::Status>() {
-            return Some(crate::rpc::status_name(status.code().into()));
+            return Some(status);
         }
-        any.is::<tower::timeout::error::Elapsed>()
-            .then_some("timeout")
+        any.downcast_ref::<tower::timeout::error::Elapsed>()
+            .map(|elapsed| elapsed as &(dyn Error + 'static))
     }
 
     pub(super) fn dyn_name(error: &(dyn Error + 'static)) -> Option<&'static str> {
         if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
+            // Not connected: name what went wrong, from the sources.
             return error.is_connect().then_some("connect");
         }
         if let Some(error) = error.downcast_ref::<hyper::Error>() {
@@ -221,10 +201,6 @@ mod known {
     use std::error::Error;
 
     pub(super) fn as_error(_: &dyn Any) -> Option<&(dyn Error + 'static)> {
-        None
-    }
-
-    pub(super) fn name(_: &dyn Any) -> Option<&'static str> {
         None
     }
 

@@ -271,6 +271,8 @@ mod classified {
 /// once with what they found, the inner service called with everything entered, and the
 /// capabilities' refusals logged inside the span.
 #[inline]
+// The metrics layers call `call_in`, with the context they prepare.
+#[cfg_attr(not(any(feature = "correlation", feature = "trace")), allow(dead_code))]
 pub(crate) fn call<K, S, B, C>(
     capabilities: &K,
     classifier: C,

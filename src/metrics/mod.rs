@@ -16,4 +16,6 @@ pub use self::layer::{
 pub use self::operation::{Operation, OperationFuture, OperationLayer};
 pub use self::part::MetricsPart;
 pub use self::record::CANCELLED;
-pub use self::service::{BodySizes, Metrics, RequestBody, ResponseBody, ResponseFuture};
+pub use self::service::{
+    BodySizes, Metrics, RequestBodies, RequestBody, ResponseBody, ResponseFuture,
+};

@@ -50,53 +50,71 @@ impl<S, M, Z> Metrics<S, M, Z> {
     define_inner_service_accessors!();
 }
 
-impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S, M, ()>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Error: 'static,
-    ResBody: http_body::Body,
-    M: MakeClassifier,
-    M::FailureClass: ErrorType,
-{
-    type Response = Response<ResponseBody<ResBody, M::ClassifyEos>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, M::Classifier>;
+/// What a metrics service hands the wrapped service as the request body: the body itself
+/// (`()`, the default), or a [`RequestBody`] that counts its bytes ([`BodySizes`]).
+///
+/// Sealed: implemented for `()` and [`BodySizes`] only.
+pub trait RequestBodies<B>: sealed::Sealed {
+    /// The body the wrapped service receives.
+    type Body;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+    /// The request as the wrapped service receives it, and the counter of its body's bytes
+    /// when they are counted.
+    fn prepare(request: Request<B>) -> (Request<Self::Body>, Option<Arc<AtomicU64>>);
+}
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let classifier = self.classifier.make_classifier(&request);
-        engine::call(&self.shared, classifier, &mut self.inner, request)
+#[allow(unreachable_pub)] // the sealed-trait pattern: nameable by nobody outside this crate
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for () {}
+    impl Sealed for super::BodySizes {}
+}
+
+impl<B> RequestBodies<B> for () {
+    type Body = B;
+
+    fn prepare(request: Request<B>) -> (Request<B>, Option<Arc<AtomicU64>>) {
+        (request, None)
     }
 }
 
-impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S, M, BodySizes>
-where
-    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
-    S::Error: 'static,
-    ResBody: http_body::Body,
-    M: MakeClassifier,
-    M::FailureClass: ErrorType,
-{
-    type Response = Response<ResponseBody<ResBody, M::ClassifyEos>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, M::Classifier>;
+impl<B> RequestBodies<B> for BodySizes {
+    type Body = RequestBody<B>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let classifier = self.classifier.make_classifier(&request);
+    fn prepare(request: Request<B>) -> (Request<RequestBody<B>>, Option<Arc<AtomicU64>>) {
         let read = Arc::new(AtomicU64::new(0));
         let request = request.map(|inner| RequestBody {
             inner,
             read: Arc::clone(&read),
         });
+        (request, Some(read))
+    }
+}
+
+impl<S, M, Z, ReqBody, ResBody> Service<Request<ReqBody>> for Metrics<S, M, Z>
+where
+    Z: RequestBodies<ReqBody>,
+    S: Service<Request<Z::Body>, Response = Response<ResBody>>,
+    S::Error: 'static,
+    ResBody: http_body::Body,
+    M: MakeClassifier,
+    M::FailureClass: ErrorType,
+{
+    type Response = Response<ResponseBody<ResBody, M::ClassifyEos>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, M::Classifier>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let classifier = self.classifier.make_classifier(&request);
+        let (request, read) = Z::prepare(request);
         let mut cx = RequestContext::new();
-        cx.count_request_body(read);
+        if let Some(read) = read {
+            cx.count_request_body(read);
+        }
         engine::call_in(cx, &self.shared, classifier, &mut self.inner, request)
     }
 }

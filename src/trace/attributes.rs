@@ -47,15 +47,21 @@ impl Default for UrlPolicy {
         Self {
             path: true,
             query: true,
-            sensitive: crate::semconv::DEFAULT_SENSITIVE_QUERY_PARAMETERS
-                .iter()
-                .map(|&key| Box::from(key))
-                .collect(),
+            sensitive: Self::sensitive_keys(crate::semconv::DEFAULT_SENSITIVE_QUERY_PARAMETERS),
         }
     }
 }
 
 impl UrlPolicy {
+    /// The sensitive query parameters `keys`, as the layers' setters take them.
+    pub(crate) fn sensitive_keys<I, K>(keys: I) -> Arc<[Box<str>]>
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<Box<str>>,
+    {
+        keys.into_iter().map(Into::into).collect()
+    }
+
     /// The query as recorded: redacted, or `None` when queries are not recorded.
     pub(crate) fn query<'a>(&self, uri: &'a http::Uri) -> Option<Cow<'a, str>> {
         let query = uri.query().filter(|_| self.query)?;

@@ -248,17 +248,13 @@ where
             return TracePart(None);
         }
         let extracted = extract(request.headers());
+        let scheme = url_scheme(request, self.scheme, &self.forwarded);
         let (name, attributes, rpc) = match self.protocol {
             Protocol::Http => {
                 let method = known_method(request.method());
                 (
                     server_span_name(method, cx.route(request)),
-                    server_request(
-                        request,
-                        url_scheme(request, self.scheme, &self.forwarded),
-                        cx,
-                        &self.url,
-                    ),
+                    server_request(request, scheme, cx, &self.url),
                     None,
                 )
             }
@@ -266,12 +262,7 @@ where
                 let call = Call::start(&self.methods, request, cx.start());
                 (
                     rpc_span_name(call.method_at_start()),
-                    grpc_server_request(
-                        request,
-                        url_scheme(request, self.scheme, &self.forwarded),
-                        &call,
-                        cx,
-                    ),
+                    grpc_server_request(request, scheme, &call, cx),
                     Some(call),
                 )
             }

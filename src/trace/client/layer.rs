@@ -225,7 +225,7 @@ impl<T, M> TraceClientLayer<T, M> {
         I: IntoIterator<Item = K>,
         K: Into<Box<str>>,
     {
-        let keys: Arc<[Box<str>]> = keys.into_iter().map(Into::into).collect();
+        let keys = UrlPolicy::sensitive_keys(keys);
         self.map(|c| c.url.sensitive = keys)
     }
 }
